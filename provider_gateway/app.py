@@ -1,0 +1,64 @@
+"""The application factory: middlewares, resources (cleanup contexts) and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+
+from provider_gateway.appkeys import GATEWAY, SETTINGS
+from provider_gateway.channel_data.routes import routes as channel_data_routes
+from provider_gateway.config import Settings
+from provider_gateway.cors import cors_middleware
+from provider_gateway.gateway import open_gateway
+from provider_gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
+from provider_gateway.ops import routes as ops_routes
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            request_id_middleware,
+            cors_middleware(settings.allowed_origins),
+            error_middleware,
+            auth_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_gateway_context)
+    app.add_routes(ops_routes)
+    app.add_routes(channel_data_routes)
+    return app
+
+
+async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+        app[GATEWAY] = gateway
+        yield
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, without the query string: OAuth callbacks carry codes there."""
+
+    def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "duration_ms": round(time * 1000, 2),
+            },
+        )
+
+
+def access_logger() -> logging.Logger:
+    return logging.getLogger("provider_gateway.access")

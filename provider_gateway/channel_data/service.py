@@ -1,0 +1,88 @@
+"""Channel data reads and writes with the caller's permissions applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provider_gateway.auth import CHANNEL_DATA_READ, CHANNEL_DATA_WRITE, Principal
+from provider_gateway.channel_data import models
+from provider_gateway.errors import NotFound
+from provider_gateway.gateway import Gateway
+from provider_gateway.models import Channel, Recipient
+from provider_gateway.storage.audit import AuditEntry
+
+
+async def channel_of(gateway: Gateway, principal: Principal, channel_id: str) -> Channel:
+    channel = await gateway.channels.get(channel_id)
+    if channel is None or not channel.serves(principal.environment.id):
+        raise NotFound(f"Channel {channel_id} not found")
+    return channel
+
+
+async def get_channel_data(
+    gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
+) -> dict[str, Any]:
+    principal.require(CHANNEL_DATA_READ, recipient)
+    channel = await channel_of(gateway, principal, channel_id)
+    data = await gateway.channel_data.get(principal.environment.id, channel.id, recipient)
+    if data is None:
+        raise NotFound(f"No channel data for {recipient.describe()} on channel {channel_id}")
+    return data if principal.is_secret else models.redact(channel.provider, data)
+
+
+async def set_channel_data(
+    gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient, data: object
+) -> dict[str, Any]:
+    principal.require(CHANNEL_DATA_WRITE, recipient)
+    channel = await channel_of(gateway, principal, channel_id)
+    incoming = models.validate(channel.provider, data)
+
+    def change(stored: dict[str, Any] | None) -> dict[str, Any]:
+        accepted = (
+            incoming
+            if principal.is_secret
+            else models.check_public_write(channel.provider, stored, incoming)
+        )
+        return models.merge(channel.provider, stored, accepted)
+
+    def audit(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditEntry:
+        return AuditEntry(
+            "channel_data.set",
+            principal.actor,
+            environment_id=principal.environment.id,
+            channel_id=channel.id,
+            target=recipient.describe(),
+            details={
+                "keys": sorted(incoming),
+                "connections": len((new or {}).get("connections", [])),
+            },
+        )
+
+    stored = await gateway.channel_data.update(
+        principal.environment.id, channel.id, recipient, change, audit
+    )
+    assert stored is not None
+    return stored if principal.is_secret else models.redact(channel.provider, stored)
+
+
+async def unset_channel_data(
+    gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
+) -> None:
+    """Idempotent: unsetting absent data succeeds, so a retried DELETE is not an error."""
+    principal.require(CHANNEL_DATA_WRITE, recipient)
+    channel = await channel_of(gateway, principal, channel_id)
+
+    def audit(old: dict[str, Any] | None, _new: dict[str, Any] | None) -> AuditEntry | None:
+        if old is None:
+            return None
+        return AuditEntry(
+            "channel_data.unset",
+            principal.actor,
+            environment_id=principal.environment.id,
+            channel_id=channel.id,
+            target=recipient.describe(),
+        )
+
+    await gateway.channel_data.update(
+        principal.environment.id, channel.id, recipient, lambda _: None, audit
+    )

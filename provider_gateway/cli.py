@@ -1,0 +1,220 @@
+"""`provider-gateway` command line (CONTRACT §1): JSON out, one-line errors, non-zero exits."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from provider_gateway.config import ConfigError, Secret, Settings, load_settings
+from provider_gateway.crypto import UndecryptableError
+from provider_gateway.errors import GatewayError
+from provider_gateway.gateway import Gateway, open_gateway
+from provider_gateway.logs import configure_logging
+from provider_gateway.models import Channel, Provider
+from provider_gateway.storage.database import migrate
+from provider_gateway.storage.rotation import rotate_encryption_key
+
+log = logging.getLogger("provider_gateway")
+CLI_ACTOR = "cli"
+_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class CommandError(Exception):
+    """Bad input to a command; printed as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="provider-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    environments = commands.add_parser("environments", help="manage environments")
+    env_commands = environments.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    env_create = env_commands.add_parser("create", help="create an environment")
+    env_create.add_argument("name")
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    key_commands = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    key_create = key_commands.add_parser("create", help="issue pk_/sk_ keys and a signing key")
+    key_create.add_argument("--environment", required=True)
+
+    channels = commands.add_parser("channels", help="manage Slack and Teams channels")
+    channel_commands = channels.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    add = channel_commands.add_parser("add", help="register a Slack app or an Entra app")
+    add.add_argument("provider", choices=["slack", "ms-teams"])
+    add.add_argument("--client-id", required=True)
+    add.add_argument("--client-secret", required=True, help="the secret, or - to read stdin")
+    add.add_argument("--app-id")
+    add.add_argument("--id", dest="channel_id")
+    add.add_argument("--environment")
+    channel_commands.add_parser("list", help="list channels (never their secrets)")
+
+    commands.add_parser(
+        "rotate-encryption-key", help="re-encrypt every secret under the newest key"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings)
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port)
+        result = asyncio.run(_run(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except (ConfigError, CommandError, GatewayError, UndecryptableError) as exc:
+        return _fail(str(exc))
+    except DBAPIError as exc:
+        return _fail(f"database error: {_first_line(exc.orig)}")
+    except SQLAlchemyError as exc:
+        return _fail(f"database error: {type(exc).__name__}")
+    except OSError as exc:
+        return _fail(f"cannot reach a dependency: {_first_line(exc)}")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"provider-gateway: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    from aiohttp import web
+
+    from provider_gateway.app import AccessLogger, create_app
+
+    if settings.public_url is None:
+        shown_host = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        settings = dataclasses.replace(settings, public_url=f"http://{shown_host}:{port}")
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log_class=AccessLogger,
+        print=lambda message: log.info(" ".join(message.split()).strip("= ")),
+        shutdown_timeout=10.0,
+    )
+    return 0
+
+
+async def _run(settings: Settings, args: argparse.Namespace) -> Any:
+    handlers: dict[
+        tuple[str, str | None], Callable[[Gateway, argparse.Namespace], Awaitable[Any]]
+    ] = {
+        ("environments", "create"): _create_environment,
+        ("keys", "create"): _create_keys,
+        ("channels", "add"): _add_channel,
+        ("channels", "list"): _list_channels,
+        ("rotate-encryption-key", None): _rotate,
+    }
+    if args.command == "migrate":
+        async with open_gateway(settings, run_migrations=False) as gateway:
+            revision = await migrate(gateway.engine)
+        return {"migrated": True, "revision": revision}
+    handler = handlers[(args.command, getattr(args, "action", None))]
+    async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+        return await handler(gateway, args)
+
+
+async def _create_environment(gateway: Gateway, args: argparse.Namespace) -> Any:
+    if not _ENVIRONMENT_NAME.match(args.name):
+        raise CommandError("an environment name is letters, digits, '.', '_' or '-' (1-100)")
+    environment = await gateway.environments.create(args.name, actor=CLI_ACTOR)
+    return {
+        "id": environment.id,
+        "name": environment.name,
+        "created_at": environment.created_at.isoformat(),
+    }
+
+
+async def _create_keys(gateway: Gateway, args: argparse.Namespace) -> Any:
+    environment = await gateway.environments.by_name(args.environment)
+    if environment is None:
+        raise CommandError(f"no environment named {args.environment!r}")
+    issued = await gateway.credentials.issue(environment, actor=CLI_ACTOR)
+    return {
+        "environment": environment.name,
+        "public_key": issued.public_key,
+        "secret_key": issued.secret_key,
+        "signing_key": issued.signing_key_pem,
+    }
+
+
+async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
+    read_stdin = args.client_secret == "-"  # noqa: S105 - "-" means "read the secret from stdin"
+    secret = sys.stdin.readline().strip() if read_stdin else args.client_secret
+    if not secret or not args.client_id.strip():
+        raise CommandError("--client-id and --client-secret must not be empty")
+    if args.channel_id is not None:
+        try:
+            args.channel_id = str(uuid.UUID(args.channel_id))
+        except ValueError:
+            raise CommandError(f"--id {args.channel_id!r} is not a UUID") from None
+    environment_id = None
+    if args.environment is not None:
+        environment = await gateway.environments.by_name(args.environment)
+        if environment is None:
+            raise CommandError(f"no environment named {args.environment!r}")
+        environment_id = environment.id
+    provider: Provider = args.provider
+    channel = await gateway.channels.add(
+        provider=provider,
+        client_id=args.client_id.strip(),
+        client_secret=Secret(secret),
+        app_id=args.app_id,
+        channel_id=args.channel_id,
+        environment_id=environment_id,
+        actor=CLI_ACTOR,
+    )
+    return await _describe_channel(gateway, channel)
+
+
+async def _list_channels(gateway: Gateway, _args: argparse.Namespace) -> Any:
+    return [await _describe_channel(gateway, channel) for channel in await gateway.channels.all()]
+
+
+async def _describe_channel(gateway: Gateway, channel: Channel) -> dict[str, Any]:
+    environment = (
+        await gateway.environments.by_id(channel.environment_id) if channel.environment_id else None
+    )
+    return {
+        "id": channel.id,
+        "provider": channel.provider,
+        "client_id": channel.client_id,
+        "app_id": channel.app_id,
+        "environment": environment.name if environment else None,
+        "created_at": channel.created_at.isoformat(),
+    }
+
+
+async def _rotate(gateway: Gateway, _args: argparse.Namespace) -> Any:
+    report = await rotate_encryption_key(gateway.engine, gateway.key_ring, actor=CLI_ACTOR)
+    return dataclasses.asdict(report)

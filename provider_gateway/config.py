@@ -1,0 +1,243 @@
+"""Settings: every environment variable of CONTRACT §2, parsed and validated in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from yarl import URL
+
+T = TypeVar("T")
+
+LogFormat = Literal["json", "text"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line naming the variable."""
+
+
+class Secret:
+    """A string that never shows itself in `repr`, `str` or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's whole configuration; built once by `load_settings`."""
+
+    data_dir: Path
+    database_url: Secret
+    redis_url: Secret | None
+    encryption_keys: tuple[Secret, ...]
+    public_url: str | None
+    allowed_origins: tuple[str, ...]
+    ca_bundle: Path | None
+    slack_api_url: str
+    ms_login_url: str
+    ms_graph_url: str
+    cache_ttl_seconds: int
+    upstream_timeout_seconds: float
+    log_level: LogLevel
+    log_format: LogFormat
+    channels_file: Path | None
+    auto_migrate: bool
+    max_body_bytes: int = field(default=256 * 1024)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.reveal().startswith("sqlite")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the settings from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    reader = _Reader(env)
+    data_dir = reader.get("GATEWAY_DATA_DIR", Path, default=Path("./.provider-gateway"))
+    assert data_dir is not None
+    database_url = reader.get(
+        "GATEWAY_DATABASE_URL",
+        _database_url,
+        default=Secret(f"sqlite:///{data_dir / 'gateway.db'}"),
+    )
+    assert database_url is not None
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=reader.get("GATEWAY_REDIS_URL", _redis_url),
+        encryption_keys=reader.get("GATEWAY_ENCRYPTION_KEYS", _fernet_keys, default=()) or (),
+        public_url=reader.get("GATEWAY_PUBLIC_URL", _origin),
+        allowed_origins=reader.get("GATEWAY_ALLOWED_ORIGINS", _origins, default=()) or (),
+        ca_bundle=reader.get("GATEWAY_CA_BUNDLE", _existing_file),
+        slack_api_url=_required(reader.get("SLACK_API_URL", _slack_base, "https://slack.com/api/")),
+        ms_login_url=_required(
+            reader.get("MS_LOGIN_URL", _host_url, "https://login.microsoftonline.com")
+        ),
+        ms_graph_url=_required(
+            reader.get("MS_GRAPH_URL", _host_url, "https://graph.microsoft.com")
+        ),
+        cache_ttl_seconds=_required(reader.get("GATEWAY_CACHE_TTL_SECONDS", _non_negative_int, 60)),
+        upstream_timeout_seconds=_required(
+            reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
+        ),
+        log_level=_required(reader.get("GATEWAY_LOG_LEVEL", _log_level, "info")),
+        log_format=_required(reader.get("GATEWAY_LOG_FORMAT", _log_format, "json")),
+        channels_file=reader.get("GATEWAY_CHANNELS_FILE", _existing_file),
+        auto_migrate=_required(reader.get("GATEWAY_AUTO_MIGRATE", _boolean, True)),
+    )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, name: str, parse: Callable[[str], T], default: T | None = None) -> T | None:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+
+
+def _required(value: T | None) -> T:
+    assert value is not None  # every caller passes a default
+    return value
+
+
+def _database_url(raw: str) -> Secret:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in {"sqlite", "postgresql", "postgres"}:
+        raise ValueError("must start with sqlite:/// or postgresql://")
+    if scheme == "sqlite" and not raw.startswith("sqlite:///"):
+        raise ValueError("a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path")
+    if scheme != "sqlite" and not URL(raw).host:
+        raise ValueError("a PostgreSQL URL needs a host: postgresql://user:pass@host:5432/db")
+    return Secret(raw)
+
+
+def _redis_url(raw: str) -> Secret:
+    url = URL(raw)
+    if url.scheme not in {"redis", "rediss", "unix"}:
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return Secret(raw)
+
+
+def _fernet_keys(raw: str) -> tuple[Secret, ...]:
+    import base64
+    import binascii
+
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    for index, key in enumerate(keys, start=1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (binascii.Error, UnicodeEncodeError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ValueError(
+                f"key {index} is not a Fernet key (32 bytes, url-safe base64; "
+                "make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            )
+    return tuple(Secret(key) for key in keys)
+
+
+def _origin(raw: str) -> str:
+    url = URL(raw.rstrip("/"))
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise ValueError(f"{raw!r} is not an http(s) origin like https://gateway.example.com")
+    if url.path not in {"", "/"} or url.query_string or url.fragment:
+        raise ValueError(f"{raw!r} must be a bare origin, without path or query")
+    return str(url.origin())
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(_origin(part.strip()) for part in raw.split(",") if part.strip())
+
+
+def _http_url(raw: str) -> URL:
+    url = URL(raw)
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise ValueError(f"{raw!r} is not an http(s) URL")
+    return url
+
+
+def _slack_base(raw: str) -> str:
+    _http_url(raw)
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _host_url(raw: str) -> str:
+    _http_url(raw)
+    return raw.rstrip("/")
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError(f"{raw!r} is not a readable file")
+    return path
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+def _log_level(raw: str) -> LogLevel:
+    levels: dict[str, LogLevel] = {
+        "debug": "debug",
+        "info": "info",
+        "warning": "warning",
+        "error": "error",
+    }
+    if raw.lower() not in levels:
+        raise ValueError("must be one of debug, info, warning, error")
+    return levels[raw.lower()]
+
+
+def _log_format(raw: str) -> LogFormat:
+    formats: dict[str, LogFormat] = {"json": "json", "text": "text"}
+    if raw.lower() not in formats:
+        raise ValueError("must be json or text")
+    return formats[raw.lower()]
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")

@@ -1,0 +1,55 @@
+"""The service's resources, built once from `Settings` and shared by the app and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provider_gateway.auth import Authenticator
+from provider_gateway.config import Settings
+from provider_gateway.crypto import KeyRing, load_key_ring
+from provider_gateway.storage.audit import AuditLog
+from provider_gateway.storage.channel_data import ChannelDataStore
+from provider_gateway.storage.channels import ChannelStore
+from provider_gateway.storage.credentials import CredentialStore
+from provider_gateway.storage.database import create_engine, migrate
+from provider_gateway.storage.environments import EnvironmentStore
+
+
+@dataclass(frozen=True)
+class Gateway:
+    settings: Settings
+    engine: AsyncEngine
+    key_ring: KeyRing
+    environments: EnvironmentStore
+    credentials: CredentialStore
+    channels: ChannelStore
+    channel_data: ChannelDataStore
+    audit: AuditLog
+    authenticator: Authenticator
+
+
+@asynccontextmanager
+async def open_gateway(settings: Settings, *, run_migrations: bool) -> AsyncIterator[Gateway]:
+    key_ring = load_key_ring(settings)
+    engine = create_engine(settings)
+    try:
+        if run_migrations:
+            await migrate(engine)
+        credentials = CredentialStore(engine)
+        yield Gateway(
+            settings=settings,
+            engine=engine,
+            key_ring=key_ring,
+            environments=EnvironmentStore(engine),
+            credentials=credentials,
+            channels=ChannelStore(engine, key_ring),
+            channel_data=ChannelDataStore(engine, key_ring),
+            audit=AuditLog(engine),
+            authenticator=Authenticator(credentials),
+        )
+    finally:
+        await engine.dispose()

@@ -1,0 +1,87 @@
+"""Request id, error rendering (Knock's body, never a traceback) and authentication."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from provider_gateway.appkeys import GATEWAY, PRINCIPAL, REQUEST_ID
+from provider_gateway.errors import (
+    GatewayError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
+from provider_gateway.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+_HTTP_ERRORS: dict[int, type[GatewayError]] = {
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
+
+
+def error_response(error: GatewayError) -> web.Response:
+    return web.json_response(error.body(), status=error.status, headers=error.headers)
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = (
+        incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+    )
+    request[REQUEST_ID] = request_id
+    token = request_id_var.set(request_id)
+    try:
+        response = await handler(request)
+    finally:
+        request_id_var.reset(token)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except GatewayError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http_exception(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(GatewayError())
+
+
+def _from_http_exception(exc: web.HTTPException) -> GatewayError:
+    """aiohttp's own 404/405/413 (routing, body size) in Knock's body."""
+    known = _HTTP_ERRORS.get(exc.status)
+    if known is not None:
+        error = known()
+        if exc.status == 405:
+            error.headers["Allow"] = exc.headers.get("Allow", "")
+        return error
+    error = GatewayError(exc.reason)
+    error.status = exc.status  # type: ignore[misc]
+    error.code = exc.reason.lower().replace(" ", "_")  # type: ignore[misc]
+    error.type = "invalid_request_error" if exc.status < 500 else "api_error"  # type: ignore[misc]
+    return error
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every `/v1/` call is authenticated before its handler runs; preflights are CORS's."""
+    if request.path.startswith("/v1/") and request.method != "OPTIONS":
+        gateway = request.app[GATEWAY]
+        request[PRINCIPAL] = await gateway.authenticator.authenticate(
+            request.headers.get("Authorization"), request.headers.get("X-Knock-User-Token")
+        )
+    return await handler(request)

@@ -1,0 +1,69 @@
+"""Operations endpoints: liveness, readiness, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import logging
+from importlib import resources
+from typing import Any
+
+import yaml
+from aiohttp import web
+from sqlalchemy import text
+
+from provider_gateway import __version__
+from provider_gateway.appkeys import GATEWAY
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+_READY_TIMEOUT_SECONDS = 2.0
+
+
+@routes.get("/healthz")
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(_READY_TIMEOUT_SECONDS):
+            async with request.app[GATEWAY].engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready"; the reason is logged, not returned
+        log.warning("readiness: database unreachable: %s", type(exc).__name__)
+        checks["database"] = "unavailable"
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+@routes.get("/openapi.json")
+async def openapi(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@functools.cache
+def openapi_document() -> dict[str, Any]:
+    """The seed Knock providers spec with the channel data, OAuth and ops endpoints added."""
+    package = resources.files("provider_gateway") / "openapi"
+    document: dict[str, Any] = yaml.safe_load(
+        (package / "knock-providers-openapi.yml").read_text(encoding="utf-8")
+    )
+    additions = yaml.safe_load((package / "gateway-additions.yml").read_text(encoding="utf-8"))
+    merged = copy.deepcopy(document)
+    merged["info"] = {
+        **merged["info"],
+        "title": "provider-gateway (Knock-compatible Providers API)",
+        "version": __version__,
+    }
+    merged["paths"].update(additions["paths"])
+    for section, entries in additions["components"].items():
+        merged["components"].setdefault(section, {}).update(entries)
+    return merged

@@ -1,0 +1,140 @@
+"""Channel data per (environment, channel, recipient), encrypted whole at this boundary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from provider_gateway.crypto import KeyRing
+from provider_gateway.models import Recipient
+from provider_gateway.storage.audit import AuditEntry, record
+from provider_gateway.storage.clock import utcnow
+from provider_gateway.storage.schema import channel_data
+
+ChannelDataPayload = dict[str, Any]
+# Given the stored data (None: none yet), return the data to store (None: remove it).
+Change = Callable[[ChannelDataPayload | None], ChannelDataPayload | None]
+# Optimistic concurrency: a lost race re-reads and re-applies the change.
+_MAX_ATTEMPTS = 20
+
+
+class ConcurrentUpdateError(Exception):
+    """The same channel data kept changing under us; the caller may retry later."""
+
+
+class ChannelDataStore:
+    def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
+        self._engine = engine
+        self._key_ring = key_ring
+
+    async def get(
+        self, environment_id: str, channel_id: str, recipient: Recipient
+    ) -> ChannelDataPayload | None:
+        async with self._engine.connect() as connection:
+            row = await self._row(connection, environment_id, channel_id, recipient)
+        return self._decrypt(row["payload_encrypted"]) if row else None
+
+    async def update(
+        self,
+        environment_id: str,
+        channel_id: str,
+        recipient: Recipient,
+        change: Change,
+        audit: Callable[[ChannelDataPayload | None, ChannelDataPayload | None], AuditEntry | None]
+        | None = None,
+    ) -> ChannelDataPayload | None:
+        """Apply `change` atomically (compare-and-swap on a row version); returns the new data.
+
+        `audit(old, new)` may return an entry, written in the same transaction as the change.
+        """
+        for _ in range(_MAX_ATTEMPTS):
+            async with self._engine.begin() as connection:
+                row = await self._row(connection, environment_id, channel_id, recipient)
+                current = self._decrypt(row["payload_encrypted"]) if row else None
+                new = change(None if current is None else json.loads(json.dumps(current)))
+                try:
+                    applied = await self._write(
+                        connection, environment_id, channel_id, recipient, row, new
+                    )
+                except IntegrityError:
+                    applied = False  # someone inserted first; retry as an update
+                if not applied:
+                    await connection.rollback()
+                    continue
+                entry = audit(current, new) if audit else None
+                if entry is not None:
+                    await record(connection, entry)
+                return new
+        raise ConcurrentUpdateError(f"channel data of {recipient.describe()} kept changing")
+
+    async def _write(
+        self,
+        connection: AsyncConnection,
+        environment_id: str,
+        channel_id: str,
+        recipient: Recipient,
+        row: Any,
+        new: ChannelDataPayload | None,
+    ) -> bool:
+        now = utcnow()
+        if row is None and new is None:
+            return True
+        if row is None:
+            await connection.execute(
+                channel_data.insert().values(
+                    environment_id=environment_id,
+                    channel_id=channel_id,
+                    recipient_kind=recipient.kind,
+                    collection=recipient.collection,
+                    recipient_id=recipient.id,
+                    payload_encrypted=self._encrypt(new),
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            return True
+        same_version = and_(
+            channel_data.c.id == row["id"], channel_data.c.version == row["version"]
+        )
+        if new is None:
+            result = await connection.execute(delete(channel_data).where(same_version))
+        else:
+            result = await connection.execute(
+                update(channel_data)
+                .where(same_version)
+                .values(
+                    payload_encrypted=self._encrypt(new),
+                    version=row["version"] + 1,
+                    updated_at=now,
+                )
+            )
+        return result.rowcount == 1
+
+    @staticmethod
+    async def _row(
+        connection: AsyncConnection, environment_id: str, channel_id: str, recipient: Recipient
+    ) -> Any:
+        query = select(
+            channel_data.c.id, channel_data.c.version, channel_data.c.payload_encrypted
+        ).where(
+            channel_data.c.environment_id == environment_id,
+            channel_data.c.channel_id == channel_id,
+            channel_data.c.recipient_kind == recipient.kind,
+            channel_data.c.collection == recipient.collection,
+            channel_data.c.recipient_id == recipient.id,
+        )
+        return (await connection.execute(query)).mappings().first()
+
+    def _encrypt(self, payload: ChannelDataPayload | None) -> str:
+        serialized = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        return self._key_ring.encrypt(serialized.encode("utf-8"))
+
+    def _decrypt(self, token: str) -> ChannelDataPayload:
+        payload: ChannelDataPayload = json.loads(self._key_ring.decrypt(token))
+        return payload

@@ -1,0 +1,98 @@
+"""Channels: registered Slack apps and Entra apps, with their client secrets encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from provider_gateway.config import Secret
+from provider_gateway.crypto import KeyRing
+from provider_gateway.errors import Conflict
+from provider_gateway.models import Channel, Provider
+from provider_gateway.storage.audit import AuditEntry, record
+from provider_gateway.storage.clock import as_utc, utcnow
+from provider_gateway.storage.schema import channels
+
+
+class ChannelStore:
+    def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
+        self._engine = engine
+        self._key_ring = key_ring
+
+    async def add(
+        self,
+        *,
+        provider: Provider,
+        client_id: str,
+        client_secret: Secret,
+        app_id: str | None = None,
+        channel_id: str | None = None,
+        environment_id: str | None = None,
+        actor: str,
+    ) -> Channel:
+        channel = Channel(
+            id=channel_id or str(uuid.uuid4()),
+            provider=provider,
+            client_id=client_id,
+            client_secret=client_secret,
+            app_id=app_id,
+            environment_id=environment_id,
+            created_at=utcnow(),
+        )
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    channels.insert().values(
+                        id=channel.id,
+                        environment_id=environment_id,
+                        provider=provider,
+                        client_id=client_id,
+                        client_secret_encrypted=self._key_ring.encrypt(
+                            client_secret.reveal().encode("utf-8")
+                        ),
+                        app_id=app_id,
+                        created_at=channel.created_at,
+                    )
+                )
+                await record(
+                    connection,
+                    AuditEntry(
+                        "channel.created",
+                        actor,
+                        environment_id=environment_id,
+                        channel_id=channel.id,
+                        details={"provider": provider, "client_id": client_id},
+                    ),
+                )
+        except IntegrityError:
+            raise Conflict(f"channel {channel.id} already exists") from None
+        return channel
+
+    async def get(self, channel_id: str) -> Channel | None:
+        async with self._engine.connect() as connection:
+            query = select(channels).where(channels.c.id == channel_id)
+            row = (await connection.execute(query)).mappings().first()
+        return self._channel(row) if row else None
+
+    async def all(self) -> list[Channel]:
+        async with self._engine.connect() as connection:
+            query = select(channels).order_by(channels.c.created_at)
+            rows = (await connection.execute(query)).mappings().all()
+        return [self._channel(row) for row in rows]
+
+    def _channel(self, row: Any) -> Channel:
+        return Channel(
+            id=row["id"],
+            provider=row["provider"],
+            client_id=row["client_id"],
+            client_secret=Secret(
+                self._key_ring.decrypt(row["client_secret_encrypted"]).decode("utf-8")
+            ),
+            app_id=row["app_id"],
+            environment_id=row["environment_id"],
+            created_at=as_utc(row["created_at"]),
+        )

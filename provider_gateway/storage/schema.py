@@ -1,0 +1,106 @@
+"""Table definitions; Alembic migrations in `migrations/` create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Only a SHA-256 of each API key is kept: keys are 256-bit random, so a fast hash is safe.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("environment_id", ForeignKey("environments.id"), nullable=False, index=True),
+    Column("kind", String(10), nullable=False),  # "public" | "secret"
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Only the public half of each user-token signing key is kept.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("environment_id", ForeignKey("environments.id"), nullable=False, index=True),
+    Column("public_key_pem", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # NULL: the channel serves every environment, as a Knock account-level channel does.
+    Column("environment_id", ForeignKey("environments.id"), nullable=True, index=True),
+    Column("provider", String(20), nullable=False),  # "slack" | "ms-teams"
+    Column("client_id", String(255), nullable=False),
+    Column("client_secret_encrypted", Text, nullable=False),
+    Column("app_id", String(255), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+channel_data = Table(
+    "channel_data",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment_id", ForeignKey("environments.id"), nullable=False),
+    Column("channel_id", ForeignKey("channels.id"), nullable=False),
+    Column("recipient_kind", String(10), nullable=False),  # "user" | "object"
+    Column("collection", String(255), nullable=False),  # "" for users
+    Column("recipient_id", String(255), nullable=False),
+    Column("payload_encrypted", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint(
+        "environment_id",
+        "channel_id",
+        "recipient_kind",
+        "collection",
+        "recipient_id",
+        name="uq_channel_data_recipient",
+    ),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("environment_id", String(36), nullable=True),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("channel_id", String(36), nullable=True),
+    Column("target", String(600), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_events_environment_occurred", "environment_id", "occurred_at"),
+)

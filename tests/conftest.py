@@ -1,0 +1,95 @@
+"""Fixtures: every storage-backed test runs on SQLite (embedded) and on the local PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography.fernet import Fernet
+
+from provider_gateway.app import create_app
+from provider_gateway.appkeys import GATEWAY
+from provider_gateway.config import Settings, load_settings
+from provider_gateway.gateway import Gateway, open_gateway
+from tests.support import World, seed_world
+
+# The server the suite creates its own database on; `.ci/run` makes sure it is up.
+ADMIN_POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+KEY_A = Fernet.generate_key().decode()
+KEY_B = Fernet.generate_key().decode()
+ALLOWED_ORIGIN = "http://app.example.test"
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped at the end."""
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(ADMIN_POSTGRES_URL)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = ADMIN_POSTGRES_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: str) -> Settings:
+        env = {
+            "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+            "GATEWAY_DATABASE_URL": database_url,
+            "GATEWAY_ENCRYPTION_KEYS": KEY_A,
+            "GATEWAY_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+            "GATEWAY_LOG_FORMAT": "text",
+        }
+        env.update(overrides)
+        return load_settings(env)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    async with open_gateway(settings, run_migrations=True) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., object], settings: Settings) -> TestClient:
+    test_client = await aiohttp_client(create_app(settings))  # type: ignore[operator]
+    assert isinstance(test_client, TestClient)
+    return test_client
+
+
+@pytest.fixture
+async def world(client: TestClient) -> World:
+    return await seed_world(client.app[GATEWAY])

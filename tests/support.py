@@ -1,0 +1,92 @@
+"""Test helpers: a seeded environment with keys and channels, and Knock-style user tokens."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from provider_gateway.config import Secret
+from provider_gateway.gateway import Gateway
+from provider_gateway.models import Channel
+
+KNOCK_API = "https://api.knock.app"
+
+
+def tenant_uri(tenant: str) -> str:
+    return f"{KNOCK_API}/v1/objects/$tenants/{tenant}"
+
+
+def object_uri(collection: str, object_id: str) -> str:
+    return f"{KNOCK_API}/v1/objects/{collection}/{object_id}"
+
+
+@dataclass
+class World:
+    """One environment with its keys, a Slack channel and a Teams channel."""
+
+    gateway: Gateway
+    environment_name: str
+    public_key: str
+    secret_key: str
+    signing_key_pem: str
+    slack: Channel
+    teams: Channel
+
+    def user_token(
+        self,
+        sub: str = "user-1",
+        grants: dict[str, dict[str, list[dict[str, Any]]]] | None = None,
+        *,
+        expires_in: int = 3600,
+        signing_key_pem: str | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {"sub": sub, "iat": now, "exp": now + expires_in}
+        if grants is not None:
+            claims["grants"] = grants
+        for claim in omit:
+            claims.pop(claim, None)
+        key = RSAKey.import_key(signing_key_pem or self.signing_key_pem)
+        return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, key)
+
+    def secret_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+    def public_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.public_key}", "X-Knock-User-Token": token}
+
+
+async def seed_world(gateway: Gateway, name: str | None = None) -> World:
+    name = name or f"env-{uuid.uuid4().hex[:10]}"
+    environment = await gateway.environments.create(name, actor="test")
+    issued = await gateway.credentials.issue(environment, actor="test")
+    slack = await gateway.channels.add(
+        provider="slack",
+        client_id="1111.2222",
+        client_secret=Secret("slack-client-secret-" + uuid.uuid4().hex),
+        app_id="A0TEST",
+        environment_id=environment.id,
+        actor="test",
+    )
+    teams = await gateway.channels.add(
+        provider="ms-teams",
+        client_id=str(uuid.uuid4()),
+        client_secret=Secret("graph-client-secret-" + uuid.uuid4().hex),
+        environment_id=environment.id,
+        actor="test",
+    )
+    return World(
+        gateway=gateway,
+        environment_name=name,
+        public_key=issued.public_key,
+        secret_key=issued.secret_key,
+        signing_key_pem=issued.signing_key_pem,
+        slack=slack,
+        teams=teams,
+    )

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from provider_gateway.config import ConfigError, Secret, load_settings
+
+
+def test_defaults_are_the_embedded_ones() -> None:
+    settings = load_settings({})
+    assert settings.data_dir == Path(".provider-gateway")
+    assert settings.database_url.reveal() == "sqlite:///.provider-gateway/gateway.db"
+    assert settings.redis_url is None
+    assert settings.encryption_keys == ()
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.ms_login_url == "https://login.microsoftonline.com"
+    assert settings.ms_graph_url == "https://graph.microsoft.com"
+    assert settings.cache_ttl_seconds == 60
+    assert (settings.log_level, settings.log_format) == ("info", "json")
+    assert settings.auto_migrate is True
+
+
+def test_every_contract_variable_is_read(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    channels = tmp_path / "channels.toml"
+    channels.write_text("")
+    key = Fernet.generate_key().decode()
+    settings = load_settings(
+        {
+            "GATEWAY_DATABASE_URL": "postgresql://gw:pw@db:5432/gw",
+            "GATEWAY_REDIS_URL": "redis://cache:6379/0",
+            "GATEWAY_DATA_DIR": str(tmp_path),
+            "GATEWAY_ENCRYPTION_KEYS": f"{key}, {Fernet.generate_key().decode()}",
+            "GATEWAY_PUBLIC_URL": "https://gw.example.com/",
+            "GATEWAY_ALLOWED_ORIGINS": "https://app.example.com,http://localhost:3000",
+            "GATEWAY_CA_BUNDLE": str(bundle),
+            "SLACK_API_URL": "http://127.0.0.1:9000/api",
+            "MS_LOGIN_URL": "https://login.microsoftonline.us/",
+            "MS_GRAPH_URL": "https://graph.microsoft.us/",
+            "GATEWAY_CACHE_TTL_SECONDS": "0",
+            "GATEWAY_LOG_LEVEL": "DEBUG",
+            "GATEWAY_LOG_FORMAT": "text",
+            "GATEWAY_CHANNELS_FILE": str(channels),
+            "GATEWAY_AUTO_MIGRATE": "false",
+        }
+    )
+    assert settings.encryption_keys[0] == Secret(key)
+    assert len(settings.encryption_keys) == 2
+    assert settings.public_url == "https://gw.example.com"
+    assert settings.allowed_origins == ("https://app.example.com", "http://localhost:3000")
+    assert settings.ca_bundle == bundle
+    assert settings.slack_api_url == "http://127.0.0.1:9000/api/"
+    assert settings.ms_login_url == "https://login.microsoftonline.us"
+    assert settings.ms_graph_url == "https://graph.microsoft.us"
+    assert settings.cache_ttl_seconds == 0
+    assert (settings.log_level, settings.log_format) == ("debug", "text")
+    assert settings.channels_file == channels
+    assert settings.auto_migrate is False
+
+
+def test_secrets_are_masked_in_repr() -> None:
+    key = Fernet.generate_key().decode()
+    settings = load_settings(
+        {
+            "GATEWAY_DATABASE_URL": "postgresql://gw:hunter2@db:5432/gw",
+            "GATEWAY_REDIS_URL": "redis://:redispass@cache:6379/0",
+            "GATEWAY_ENCRYPTION_KEYS": key,
+        }
+    )
+    shown = repr(settings) + str(settings)
+    for secret in ("hunter2", "redispass", key):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("GATEWAY_DATABASE_URL", "mysql://db/gw"),
+        ("GATEWAY_DATABASE_URL", "sqlite://relative"),
+        ("GATEWAY_REDIS_URL", "http://cache"),
+        ("GATEWAY_ENCRYPTION_KEYS", "not-a-key"),
+        ("GATEWAY_PUBLIC_URL", "gw.example.com"),
+        ("GATEWAY_PUBLIC_URL", "https://gw.example.com/path"),
+        ("GATEWAY_ALLOWED_ORIGINS", "https://ok.example.com,ftp://bad"),
+        ("GATEWAY_CA_BUNDLE", "/nonexistent/ca.pem"),
+        ("SLACK_API_URL", "slack.com/api"),
+        ("MS_LOGIN_URL", "not a url"),
+        ("MS_GRAPH_URL", "ftp://graph"),
+        ("GATEWAY_CACHE_TTL_SECONDS", "-1"),
+        ("GATEWAY_CACHE_TTL_SECONDS", "soon"),
+        ("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", "0"),
+        ("GATEWAY_LOG_LEVEL", "loud"),
+        ("GATEWAY_LOG_FORMAT", "xml"),
+        ("GATEWAY_CHANNELS_FILE", "/nonexistent/channels.toml"),
+        ("GATEWAY_AUTO_MIGRATE", "maybe"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({variable: value})
+    message = str(raised.value)
+    assert message.startswith(f"{variable}: ")
+    assert "\n" not in message
