@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 from yarl import URL
 
@@ -18,6 +18,12 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 
 class ConfigError(Exception):
     """A setting is invalid; the message is one line naming the variable."""
+
+
+class Revealable(Protocol):
+    """A secret whose value is only read on purpose."""
+
+    def reveal(self) -> str: ...
 
 
 class Secret:

@@ -58,6 +58,24 @@ class KeyRing:
             ) from None
 
 
+class SealedSecret:
+    """A stored secret that is decrypted only when revealed, so listings never need the key."""
+
+    __slots__ = ("_ciphertext", "_key_ring")
+
+    def __init__(self, ciphertext: str, key_ring: KeyRing) -> None:
+        self._ciphertext = ciphertext
+        self._key_ring = key_ring
+
+    def reveal(self) -> str:
+        return self._key_ring.decrypt(self._ciphertext).decode("utf-8")
+
+    def __repr__(self) -> str:
+        return "SealedSecret('**********')"
+
+    __str__ = __repr__
+
+
 def load_key_ring(settings: Settings) -> KeyRing:
     """The configured keys, or a key generated once into the data dir (with a warning)."""
     if settings.encryption_keys:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from provider_gateway.config import Secret
+from provider_gateway.config import Revealable
 
 Provider = Literal["slack", "ms-teams"]
 PROVIDERS: tuple[Provider, ...] = ("slack", "ms-teams")
@@ -27,7 +27,7 @@ class Channel:
     id: str
     provider: Provider
     client_id: str
-    client_secret: Secret
+    client_secret: Revealable
     app_id: str | None
     environment_id: str | None
     created_at: datetime

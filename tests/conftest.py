@@ -19,7 +19,7 @@ from provider_gateway.config import Settings, load_settings
 from provider_gateway.gateway import Gateway, open_gateway
 from tests.support import World, seed_world
 
-# The server the suite creates its own database on; `.ci/run` makes sure it is up.
+# The server the suite creates its databases on (one per test); `scripts/test` makes sure it is up.
 ADMIN_POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -30,22 +30,25 @@ ALLOWED_ORIGIN = "http://app.example.test"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this run, dropped at the end."""
-    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
+def _admin(sql: str) -> None:
+    async def run() -> None:
         connection = await asyncpg.connect(ADMIN_POSTGRES_URL)
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(run())
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}"')
     base = ADMIN_POSTGRES_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from provider_gateway.config import Secret, load_settings
-from provider_gateway.crypto import KeyRing, UndecryptableError, load_key_ring
+from provider_gateway.crypto import KeyRing, SealedSecret, UndecryptableError, load_key_ring
 
 
 def test_newest_key_encrypts_and_every_key_decrypts() -> None:
@@ -38,3 +38,13 @@ def test_a_key_is_generated_once_into_the_data_dir_with_a_warning(
     second = load_key_ring(settings)
     assert second.decrypt(token) == b"payload"
     assert "GATEWAY_ENCRYPTION_KEYS is unset" not in caplog.text
+
+
+def test_a_sealed_secret_decrypts_only_when_revealed() -> None:
+    writer = KeyRing((Secret(Fernet.generate_key().decode()),))
+    reader = KeyRing((Secret(Fernet.generate_key().decode()),))
+    sealed = SealedSecret(writer.encrypt(b"client-secret"), reader)
+    assert "client-secret" not in repr(sealed)  # building and showing it needs no key
+    with pytest.raises(UndecryptableError):
+        sealed.reveal()
+    assert SealedSecret(writer.encrypt(b"client-secret"), writer).reveal() == "client-secret"

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from provider_gateway.config import Secret
-from provider_gateway.crypto import KeyRing
+from provider_gateway.crypto import KeyRing, SealedSecret
 from provider_gateway.errors import Conflict
 from provider_gateway.models import Channel, Provider
 from provider_gateway.storage.audit import AuditEntry, record
@@ -89,9 +89,7 @@ class ChannelStore:
             id=row["id"],
             provider=row["provider"],
             client_id=row["client_id"],
-            client_secret=Secret(
-                self._key_ring.decrypt(row["client_secret_encrypted"]).decode("utf-8")
-            ),
+            client_secret=SealedSecret(row["client_secret_encrypted"], self._key_ring),
             app_id=row["app_id"],
             environment_id=row["environment_id"],
             created_at=as_utc(row["created_at"]),
