@@ -13,6 +13,7 @@ from provider_gateway.appkeys import GATEWAY, SETTINGS
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
 from provider_gateway.cors import cors_middleware
+from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
 from provider_gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
 from provider_gateway.ops import routes as ops_routes
@@ -37,7 +38,10 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    declared = load_channels_file(settings.channels_file) if settings.channels_file else None
     async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+        if declared is not None:
+            await apply_channels_file(gateway, declared)
         app[GATEWAY] = gateway
         yield
 

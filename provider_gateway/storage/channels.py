@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from provider_gateway.config import Secret
-from provider_gateway.crypto import KeyRing, SealedSecret
+from provider_gateway.crypto import KeyRing, SealedSecret, UndecryptableError
 from provider_gateway.errors import Conflict
 from provider_gateway.models import Channel, Provider
 from provider_gateway.storage.audit import AuditEntry, record
@@ -71,6 +72,70 @@ class ChannelStore:
         except IntegrityError:
             raise Conflict(f"channel {channel.id} already exists") from None
         return channel
+
+    async def declare(
+        self,
+        *,
+        channel_id: str,
+        provider: Provider,
+        client_id: str,
+        client_secret: Secret,
+        app_id: str | None,
+        environment_id: str | None,
+        actor: str,
+    ) -> None:
+        """Create the channel, or bring an existing one in line with the declaration."""
+        existing = await self.get(channel_id)
+        if existing is None:
+            await self.add(
+                provider=provider,
+                client_id=client_id,
+                client_secret=client_secret,
+                app_id=app_id,
+                channel_id=channel_id,
+                environment_id=environment_id,
+                actor=actor,
+            )
+            return
+        if existing.provider != provider:
+            raise Conflict(f"channel {channel_id} exists with provider {existing.provider}")
+        unchanged = (existing.client_id, existing.app_id, existing.environment_id) == (
+            client_id,
+            app_id,
+            environment_id,
+        ) and self._same_secret(existing, client_secret)
+        if unchanged:
+            return
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(channels)
+                .where(channels.c.id == channel_id)
+                .values(
+                    client_id=client_id,
+                    client_secret_encrypted=self._key_ring.encrypt(
+                        client_secret.reveal().encode("utf-8")
+                    ),
+                    app_id=app_id,
+                    environment_id=environment_id,
+                )
+            )
+            await record(
+                connection,
+                AuditEntry(
+                    "channel.updated",
+                    actor,
+                    environment_id=environment_id,
+                    channel_id=channel_id,
+                    details={"provider": provider, "client_id": client_id},
+                ),
+            )
+
+    @staticmethod
+    def _same_secret(channel: Channel, secret: Secret) -> bool:
+        try:
+            return hmac.compare_digest(channel.client_secret.reveal(), secret.reveal())
+        except UndecryptableError:
+            return False
 
     async def get(self, channel_id: str) -> Channel | None:
         async with self._engine.connect() as connection:

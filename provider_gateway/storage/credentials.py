@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from provider_gateway.keys import KeyKind, hash_api_key, key_hint, new_api_key, new_signing_key
+from provider_gateway.errors import Conflict
+from provider_gateway.keys import (
+    KeyKind,
+    api_key_kind,
+    hash_api_key,
+    key_hint,
+    new_api_key,
+    new_signing_key,
+)
 from provider_gateway.models import Environment
 from provider_gateway.storage.audit import AuditEntry, record
 from provider_gateway.storage.clock import utcnow
@@ -61,16 +69,23 @@ class CredentialStore:
     async def import_keys(
         self, environment: Environment, keys: list[str], signing_public_pems: list[str]
     ) -> None:
-        """Register externally issued keys (declarative config); existing ones are skipped."""
+        """Register externally issued keys (declarative config); known ones are skipped."""
         async with self._engine.begin() as connection:
             for key in keys:
-                if await self._lookup(connection, key) is None:
-                    kind: KeyKind = "secret" if key.startswith("sk_") else "public"
+                match = await self._lookup(connection, key)
+                if match is not None and match.environment.id != environment.id:
+                    raise Conflict(
+                        f"API key {key_hint(key)} already belongs to environment "
+                        f"{match.environment.name!r}"
+                    )
+                if match is None:
+                    kind: KeyKind = "secret" if api_key_kind(key) == "secret" else "public"
                     await self._insert_api_key(connection, environment.id, kind, key)
-            known = set(await self._signing_pems(connection, environment.id))
+            known = {pem.strip() for pem in await self._signing_pems(connection, environment.id)}
             for pem in signing_public_pems:
                 if pem.strip() not in known:
                     await self.insert_signing_key(connection, environment.id, pem.strip())
+                    known.add(pem.strip())
 
     async def find(self, key: str) -> ApiKeyMatch | None:
         async with self._engine.connect() as connection:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -107,3 +109,44 @@ async def test_dropping_a_key_before_rotating_fails_loudly(
     ) as gw:
         with pytest.raises(UndecryptableError):
             await gw.channel_data.get(environment_id, channel_id, TENANT)
+
+
+async def test_rotation_while_the_service_writes_loses_nothing(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Writers (already on `B,A`) and the rotation race over the same rows."""
+    recipients = [Recipient.object("projects", f"p{i}") for i in range(40)]
+    async with open_gateway(
+        make_settings(GATEWAY_ENCRYPTION_KEYS=KEY_A), run_migrations=True
+    ) as gw:
+        environment = await gw.environments.create(f"env-{uuid.uuid4().hex[:10]}", actor="test")
+        channel = await gw.channels.add(
+            provider="slack",
+            client_id="1",
+            client_secret=Secret("s"),
+            environment_id=environment.id,
+            actor="test",
+        )
+        for recipient in recipients:
+            await gw.channel_data.update(
+                environment.id, channel.id, recipient, lambda _: {"connections": []}
+            )
+
+    def add_connection(stored: dict[str, Any] | None) -> dict[str, Any]:
+        assert stored is not None
+        return {"connections": [*stored["connections"], {"channel_id": "C-new"}]}
+
+    both = make_settings(GATEWAY_ENCRYPTION_KEYS=f"{KEY_B},{KEY_A}")
+    async with open_gateway(both, run_migrations=False) as gw:
+        writes = [
+            gw.channel_data.update(environment.id, channel.id, recipient, add_connection)
+            for recipient in recipients
+        ]
+        await asyncio.gather(rotate_encryption_key(gw.engine, gw.key_ring, actor="test"), *writes)
+
+    async with open_gateway(
+        make_settings(GATEWAY_ENCRYPTION_KEYS=KEY_B), run_migrations=False
+    ) as gw:
+        for recipient in recipients:
+            stored = await gw.channel_data.get(environment.id, channel.id, recipient)
+            assert stored == {"connections": [{"channel_id": "C-new"}]}
