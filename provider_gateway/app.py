@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
-from provider_gateway.appkeys import GATEWAY, SETTINGS
+from provider_gateway.appkeys import GATEWAY, HTTP_SESSION, SETTINGS, SLACK, SLACK_INSTALLER
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
+from provider_gateway.coordination import InProcessKeyedLocks, InProcessOneTimeKeys
 from provider_gateway.cors import cors_middleware
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
+from provider_gateway.http_client import create_session
 from provider_gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
 from provider_gateway.ops import routes as ops_routes
+from provider_gateway.slack.client import SlackClient
+from provider_gateway.slack.oauth import SlackInstaller
+from provider_gateway.slack.routes import routes as slack_routes
+from provider_gateway.slack.service import SlackService
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -31,8 +37,11 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_gateway_context)
+    app.cleanup_ctx.append(_http_context)
+    app.cleanup_ctx.append(_providers_context)
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
+    app.add_routes(slack_routes)
     return app
 
 
@@ -44,6 +53,20 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
             await apply_channels_file(gateway, declared)
         app[GATEWAY] = gateway
         yield
+
+
+async def _http_context(app: web.Application) -> AsyncIterator[None]:
+    async with create_session(app[SETTINGS]) as session:
+        app[HTTP_SESSION] = session
+        yield
+
+
+async def _providers_context(app: web.Application) -> AsyncIterator[None]:
+    settings, gateway = app[SETTINGS], app[GATEWAY]
+    slack_client = SlackClient(app[HTTP_SESSION], settings.slack_api_url)
+    app[SLACK] = SlackService(gateway, slack_client, InProcessKeyedLocks())
+    app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, InProcessOneTimeKeys())
+    yield
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -64,5 +87,6 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
-def access_logger() -> logging.Logger:
-    return logging.getLogger("provider_gateway.access")
+# How the app must be served, by `serve` and by tests alike: never aiohttp's default access
+# log, which writes query strings (OAuth codes, user tokens) verbatim.
+RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogger}

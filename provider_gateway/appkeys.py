@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import aiohttp
 from aiohttp import web
 
 from provider_gateway.auth import Principal
 from provider_gateway.config import Settings
 from provider_gateway.gateway import Gateway
+from provider_gateway.slack.oauth import SlackInstaller
+from provider_gateway.slack.service import SlackService
 
 SETTINGS = web.AppKey("settings", Settings)
 GATEWAY = web.AppKey("gateway", Gateway)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+SLACK = web.AppKey("slack", SlackService)
+SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

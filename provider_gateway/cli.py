@@ -109,7 +109,7 @@ def _first_line(error: object) -> str:
 def _serve(settings: Settings, host: str, port: int) -> int:
     from aiohttp import web
 
-    from provider_gateway.app import AccessLogger, create_app
+    from provider_gateway.app import RUNNER_OPTIONS, create_app
 
     if settings.public_url is None:
         shown_host = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104
@@ -118,7 +118,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         create_app(settings),
         host=host,
         port=port,
-        access_log_class=AccessLogger,
+        **RUNNER_OPTIONS,
         print=lambda message: log.info(" ".join(message.split()).strip("= ")),
         shutdown_timeout=10.0,
     )

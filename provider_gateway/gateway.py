@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from provider_gateway.auth import Authenticator
 from provider_gateway.config import Settings
 from provider_gateway.crypto import KeyRing, load_key_ring
+from provider_gateway.errors import NotFound
+from provider_gateway.models import PROVIDER_NAMES, Channel, Provider
 from provider_gateway.storage.audit import AuditLog
 from provider_gateway.storage.channel_data import ChannelDataStore
 from provider_gateway.storage.channels import ChannelStore
@@ -30,6 +32,17 @@ class Gateway:
     channel_data: ChannelDataStore
     audit: AuditLog
     authenticator: Authenticator
+
+    async def channel_for(
+        self, environment_id: str, channel_id: str, provider: Provider | None = None
+    ) -> Channel:
+        """The channel if it serves this environment (and is of `provider`), else 404."""
+        channel = await self.channels.get(channel_id)
+        if channel is None or not channel.serves(environment_id):
+            raise NotFound(f"Channel {channel_id} not found")
+        if provider is not None and channel.provider != provider:
+            raise NotFound(f"Channel {channel_id} is not a {PROVIDER_NAMES[provider]} channel")
+        return channel
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from provider_gateway.config import Revealable
 
 Provider = Literal["slack", "ms-teams"]
 PROVIDERS: tuple[Provider, ...] = ("slack", "ms-teams")
+PROVIDER_NAMES: dict[Provider, str] = {"slack": "Slack", "ms-teams": "Microsoft Teams"}
 TENANTS_COLLECTION = "$tenants"
 
 

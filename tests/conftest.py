@@ -17,7 +17,7 @@ from provider_gateway.app import create_app
 from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings, load_settings
 from provider_gateway.gateway import Gateway, open_gateway
-from tests.support import World, seed_world
+from tests.support import World, seed_world, serve
 
 # The server the suite creates its databases on (one per test); `scripts/test` makes sure it is up.
 ADMIN_POSTGRES_URL = os.environ.get(
@@ -88,9 +88,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 
 @pytest.fixture
 async def client(aiohttp_client: Callable[..., object], settings: Settings) -> TestClient:
-    test_client = await aiohttp_client(create_app(settings))  # type: ignore[operator]
-    assert isinstance(test_client, TestClient)
-    return test_client
+    return await serve(aiohttp_client, create_app(settings))
 
 
 @pytest.fixture

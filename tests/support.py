@@ -7,14 +7,30 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from provider_gateway.app import RUNNER_OPTIONS
 from provider_gateway.config import Secret
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel
 
 KNOCK_API = "https://api.knock.app"
+
+
+async def serve(aiohttp_client: Any, app: web.Application) -> TestClient:
+    """Serve `app` exactly as `provider-gateway serve` does (our access logger included).
+
+    aiohttp's TestServer ignores runner options given to its constructor; they must go to
+    start_server().
+    """
+    server = TestServer(app)
+    await server.start_server(**RUNNER_OPTIONS)
+    client = await aiohttp_client(server)
+    assert isinstance(client, TestClient)
+    return client
 
 
 def tenant_uri(tenant: str) -> str:

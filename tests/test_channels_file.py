@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 from knockapi import AsyncKnock
 from sqlalchemy import func, select
 
@@ -22,7 +21,7 @@ from provider_gateway.errors import Conflict
 from provider_gateway.gateway import open_gateway
 from provider_gateway.keys import new_api_key, new_signing_key
 from provider_gateway.storage.schema import audit_events, signing_keys
-from tests.support import World, object_uri
+from tests.support import World, object_uri, serve
 
 SLACK_ID = "8b5f2c1e-3d4a-4f6b-9c1d-2e3f4a5b6c7d"
 CHANNEL = f'[[channels]]\nid = "{SLACK_ID}"\nclient_id = "a"\nclient_secret = "b"\n'
@@ -58,8 +57,8 @@ async def test_service_starts_configured_from_the_file(
 ) -> None:
     pk, sk, signing = new_api_key("public"), new_api_key("secret"), new_signing_key()
     path = _write(tmp_path, _file(pk, sk, signing.private_pem))
-    client = await aiohttp_client(create_app(make_settings(GATEWAY_CHANNELS_FILE=str(path))))  # type: ignore[operator]
-    assert isinstance(client, TestClient)
+    app = create_app(make_settings(GATEWAY_CHANNELS_FILE=str(path)))
+    client = await serve(aiohttp_client, app)
 
     async with AsyncKnock(api_key=sk, base_url=str(client.make_url("")), max_retries=0) as knock:
         stored = await knock.objects.set_channel_data(

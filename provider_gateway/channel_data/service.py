@@ -8,22 +8,15 @@ from provider_gateway.auth import CHANNEL_DATA_READ, CHANNEL_DATA_WRITE, Princip
 from provider_gateway.channel_data import models
 from provider_gateway.errors import NotFound
 from provider_gateway.gateway import Gateway
-from provider_gateway.models import Channel, Recipient
+from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry
-
-
-async def channel_of(gateway: Gateway, principal: Principal, channel_id: str) -> Channel:
-    channel = await gateway.channels.get(channel_id)
-    if channel is None or not channel.serves(principal.environment.id):
-        raise NotFound(f"Channel {channel_id} not found")
-    return channel
 
 
 async def get_channel_data(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
 ) -> dict[str, Any]:
     principal.require(CHANNEL_DATA_READ, recipient)
-    channel = await channel_of(gateway, principal, channel_id)
+    channel = await gateway.channel_for(principal.environment.id, channel_id)
     data = await gateway.channel_data.get(principal.environment.id, channel.id, recipient)
     if data is None:
         raise NotFound(f"No channel data for {recipient.describe()} on channel {channel_id}")
@@ -34,7 +27,7 @@ async def set_channel_data(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient, data: object
 ) -> dict[str, Any]:
     principal.require(CHANNEL_DATA_WRITE, recipient)
-    channel = await channel_of(gateway, principal, channel_id)
+    channel = await gateway.channel_for(principal.environment.id, channel_id)
     incoming = models.validate(channel.provider, data)
 
     def change(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -70,7 +63,7 @@ async def unset_channel_data(
 ) -> None:
     """Idempotent: unsetting absent data succeeds, so a retried DELETE is not an error."""
     principal.require(CHANNEL_DATA_WRITE, recipient)
-    channel = await channel_of(gateway, principal, channel_id)
+    channel = await gateway.channel_for(principal.environment.id, channel_id)
 
     def audit(old: dict[str, Any] | None, _new: dict[str, Any] | None) -> AuditEntry | None:
         if old is None:

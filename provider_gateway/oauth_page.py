@@ -1,0 +1,111 @@
+"""The page an OAuth popup ends on: posts authComplete/authFailed to the opener and closes.
+
+SlackKit/TeamsKit listen for `{type, nonce}` from our origin (useAuthPostMessageListener) and
+Slack's listener rejects authComplete without the nonce it stored. Everything echoed is
+escaped; the page carries no token and sends no Referer (the URL holds the OAuth code).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from yarl import URL
+
+Outcome = Literal["authComplete", "authFailed"]
+
+
+@dataclass(frozen=True)
+class AuthPage:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+
+def allowed_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> str | None:
+    """`redirect_url` if its origin is one we trust, else None: never an open redirect."""
+    if not redirect_url:
+        return None
+    try:
+        url = URL(redirect_url)
+        origin = str(url.origin())
+    except ValueError:
+        return None
+    if url.scheme not in {"http", "https"} or origin not in allowed_origins:
+        return None
+    return str(url)
+
+
+def render(
+    outcome: Outcome,
+    *,
+    nonce: str | None,
+    reason: str | None,
+    redirect_url: str | None,
+    allowed_origins: frozenset[str],
+    provider_name: str,
+) -> AuthPage:
+    redirect = allowed_redirect(redirect_url, allowed_origins)
+    # Post only to the app's origin when we know it; the message holds no secret either way.
+    target_origin = str(URL(redirect).origin()) if redirect else "*"
+    message: dict[str, str] = {"type": outcome}
+    if nonce:
+        message["nonce"] = nonce
+    if reason:
+        message["reason"] = reason
+    script_nonce = secrets.token_urlsafe(16)
+    heading = (
+        f"Connected to {provider_name}"
+        if outcome == "authComplete"
+        else f"Could not connect to {provider_name}"
+    )
+    detail = "You can close this window." if outcome == "authComplete" else f"Reason: {reason}."
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(heading)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; margin: 3rem; color: #1f2328">
+<h1 style="font-size: 1.25rem">{html.escape(heading)}</h1>
+<p>{html.escape(detail)}</p>
+<script nonce="{script_nonce}">
+(function () {{
+  var message = {_script_json(message)};
+  var targetOrigin = {_script_json(target_origin)};
+  var redirect = {_script_json(redirect)};
+  if (window.opener && !window.opener.closed) {{
+    window.opener.postMessage(message, targetOrigin);
+    window.close();
+  }} else if (redirect) {{
+    window.location.replace(redirect);
+  }}
+}})();
+</script>
+</body></html>
+"""
+    headers = {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": (
+            f"default-src 'none'; script-src 'nonce-{script_nonce}'; "
+            "style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+    }
+    return AuthPage(status=200 if outcome == "authComplete" else 400, body=body, headers=headers)
+
+
+def _script_json(value: object) -> str:
+    """JSON that is safe inside <script>: no tag, comment or line-terminator breakouts."""
+    text = json.dumps(value)
+    for raw, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(raw, escaped)
+    return text

@@ -1,0 +1,158 @@
+"""Slack Web API calls through slack-sdk's AsyncWebClient; every failure becomes a typed error."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from provider_gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
+
+log = logging.getLogger(__name__)
+# slack-sdk logs request forms (OAuth codes, refresh tokens) and response bodies (tokens)
+# whenever its logger's own level is DEBUG or unset. Its logger here is pinned above that.
+_SDK_LOG = logging.getLogger("provider_gateway.slack.sdk")
+_SDK_LOG.setLevel(logging.WARNING)
+
+
+class SlackRefusal(Exception):
+    """Slack answered `ok: false` with an error code (e.g. invalid_auth, token_revoked)."""
+
+    def __init__(self, method: str, error: str) -> None:
+        super().__init__(f"{method}: {error}")
+        self.method = method
+        self.error = error
+
+
+class SlackClient:
+    """Upstream calls only. A 429 with a short Retry-After is waited out once; longer waits,
+    network errors, 5xx and timeouts surface as RateLimited / UpstreamError / UpstreamTimeout."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, *, max_retry_wait: float = 2.0
+    ) -> None:
+        self._session = session
+        self._base_url = base_url
+        self._max_retry_wait = max_retry_wait
+
+    def _web(self, token: str | None = None) -> AsyncWebClient:
+        # retry_handlers=[]: slack-sdk would otherwise re-send after a connection error, and an
+        # OAuth code or refresh token is single-use. Retries are decided here instead.
+        return AsyncWebClient(
+            token=token,
+            base_url=self._base_url,
+            session=self._session,
+            retry_handlers=[],
+            logger=_SDK_LOG,
+        )
+
+    async def auth_test(self, token: str) -> dict[str, Any]:
+        return await self._call("auth.test", lambda: self._web(token).auth_test())
+
+    async def auth_revoke(self, token: str) -> dict[str, Any]:
+        return await self._call("auth.revoke", lambda: self._web(token).auth_revoke())
+
+    async def conversations_list(
+        self,
+        token: str,
+        *,
+        cursor: str | None,
+        limit: int,
+        exclude_archived: bool,
+        types: str,
+        team_id: str | None,
+    ) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "limit": limit,
+            "exclude_archived": exclude_archived,
+            "types": types,
+        }
+        if cursor:
+            arguments["cursor"] = cursor
+        if team_id:
+            arguments["team_id"] = team_id
+        return await self._call(
+            "conversations.list", lambda: self._web(token).conversations_list(**arguments)
+        )
+
+    async def oauth_v2_access(
+        self, client_id: str, client_secret: str, code: str
+    ) -> dict[str, Any]:
+        """Exchange a code. No redirect_uri: SlackKit sends none to authorize (Slack requires
+        the two to match), so Slack uses the app's registered redirect URL."""
+        return await self._oauth(client_id, client_secret, {"code": code})
+
+    async def oauth_v2_refresh(
+        self, client_id: str, client_secret: str, refresh_token: str
+    ) -> dict[str, Any]:
+        return await self._oauth(
+            client_id,
+            client_secret,
+            {"grant_type": "refresh_token", "refresh_token": refresh_token},
+        )
+
+    async def _oauth(
+        self, client_id: str, client_secret: str, form: dict[str, str]
+    ) -> dict[str, Any]:
+        # Client credentials go in HTTP Basic auth, as Slack prefers. Built here rather than
+        # through WebClient.oauth_v2_access, which uses aiohttp.BasicAuth (deprecated in
+        # aiohttp 3.14, so every exchange would warn).
+        credentials = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+        return await self._call(
+            "oauth.v2.access",
+            lambda: self._web().api_call(
+                "oauth.v2.access",
+                data=form,
+                headers={"Authorization": f"Basic {credentials}"},
+            ),
+            retry_on_429=False,  # a code or refresh token is single-use: never send it twice
+        )
+
+    async def _call(
+        self,
+        method: str,
+        send: Callable[[], Awaitable[Any]],
+        *,
+        retry_on_429: bool = True,
+    ) -> dict[str, Any]:
+        waited = False
+        while True:
+            try:
+                response = await send()
+                data: dict[str, Any] = response.data
+                return data
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                if status == 429:
+                    retry_after = _retry_after(exc.response.headers)
+                    if retry_on_429 and not waited and retry_after <= self._max_retry_wait:
+                        waited = True
+                        await asyncio.sleep(retry_after)
+                        continue
+                    raise RateLimited(
+                        max(1, round(retry_after)), f"Slack is rate limiting {method}"
+                    ) from None
+                if status != 200:
+                    log.warning("slack %s answered HTTP %s", method, status)
+                    raise UpstreamError(f"Slack answered HTTP {status} to {method}") from None
+                data = exc.response.data if isinstance(exc.response.data, dict) else {}
+                raise SlackRefusal(method, str(data.get("error") or "unknown_error")) from None
+            except TimeoutError:
+                log.warning("slack %s timed out", method)
+                raise UpstreamTimeout(f"Slack did not answer {method} in time") from None
+            except aiohttp.ClientError as exc:
+                log.warning("slack %s failed: %s", method, type(exc).__name__)
+                raise UpstreamError(f"Slack could not be reached for {method}") from None
+
+
+def _retry_after(headers: Any) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "1")))
+    except (TypeError, ValueError):
+        return 1.0

@@ -1,0 +1,59 @@
+"""HTTP handlers for Slack: parse the wire forms, call the service, render Knock's shapes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from provider_gateway import wire
+from provider_gateway.appkeys import PRINCIPAL, SETTINGS, SLACK, SLACK_INSTALLER
+from provider_gateway.oauth_page import render
+from provider_gateway.slack.models import ChannelQuery
+
+routes = web.RouteTableDef()
+
+TENANT_PARAM = "access_token_object"
+
+
+@routes.get("/v1/providers/slack/{channel_id}/auth_check")
+async def auth_check(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    result = await request.app[SLACK].auth_check(
+        request[PRINCIPAL], request.match_info["channel_id"], tenant
+    )
+    return web.json_response(result)
+
+
+@routes.get("/v1/providers/slack/{channel_id}/channels")
+async def list_channels(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    query = ChannelQuery.from_options(wire.query_options(request.query))
+    result = await request.app[SLACK].list_channels(
+        request[PRINCIPAL], request.match_info["channel_id"], tenant, query
+    )
+    return web.json_response(result)
+
+
+@routes.put("/v1/providers/slack/{channel_id}/revoke_access")
+async def revoke_access(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    principal = request[PRINCIPAL]
+    await request.app[SLACK].revoke_access(principal, request.match_info["channel_id"], tenant)
+    # SlackKit compares the body to "ok" (useSlackAuth.ts); the spec and SDKs say {"ok": "ok"}.
+    return web.json_response({"ok": "ok"} if principal.is_secret else "ok")
+
+
+@routes.get("/providers/slack/authenticate")
+async def authenticate(request: web.Request) -> web.Response:
+    outcome = await request.app[SLACK_INSTALLER].handle_callback(request.query)
+    settings = request.app[SETTINGS]
+    page = render(
+        "authComplete" if outcome.ok else "authFailed",
+        nonce=outcome.nonce,
+        reason=outcome.reason,
+        redirect_url=outcome.redirect_url,
+        allowed_origins=frozenset(
+            (*settings.allowed_origins, *([settings.public_url] if settings.public_url else []))
+        ),
+        provider_name="Slack",
+    )
+    return web.Response(status=page.status, text=page.body, headers=page.headers)

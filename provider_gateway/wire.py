@@ -1,0 +1,78 @@
+"""Query forms real Knock clients send: JSON-string or bracket object references, and
+`query_options` as bracket keys (first page) and dotted keys (SDK pagination; dotted wins)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from multidict import MultiMapping
+
+from provider_gateway.errors import InvalidParams
+from provider_gateway.models import Recipient
+
+_MAX_ID = 255
+
+
+def object_reference(query: MultiMapping[str], name: str) -> Recipient:
+    """`name={"collection":…,"object_id":…}` (Python/Node SDKs) or `name[collection]=…` (JS)."""
+    raw = query.get(name)
+    if raw is not None:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise InvalidParams.field(
+                name, "must be a JSON object with collection and object_id"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise InvalidParams.field(name, "must be a JSON object with collection and object_id")
+        collection, object_id = parsed.get("collection"), parsed.get("object_id")
+    else:
+        collection = query.get(f"{name}[collection]")
+        object_id = query.get(f"{name}[object_id]")
+    return Recipient.object(
+        _identifier(name, "collection", collection), _identifier(name, "object_id", object_id)
+    )
+
+
+def _identifier(name: str, field: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
+        raise InvalidParams.field(f"{name}.{field}", "is required (a non-empty string)")
+    return value
+
+
+def query_options(query: MultiMapping[str]) -> Mapping[str, str]:
+    """Merge `query_options[x]` and `query_options.x`; the dotted form wins (SDK page 2+)."""
+    options: dict[str, str] = {}
+    dotted: dict[str, str] = {}
+    for key, value in query.items():
+        if key.startswith("query_options[") and key.endswith("]"):
+            options[key[len("query_options[") : -1]] = value
+        elif key.startswith("query_options."):
+            dotted[key[len("query_options.") :]] = value
+    options.update(dotted)
+    return options
+
+
+def boolean(options: Mapping[str, str], name: str, default: bool) -> bool:
+    value = options.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in {"true", "1"}:
+        return True
+    if value.lower() in {"false", "0"}:
+        return False
+    raise InvalidParams.field(f"query_options.{name}", "must be true or false")
+
+
+def integer(options: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    value = options.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidParams.field(f"query_options.{name}", "must be an integer") from None
+    if not low <= number <= high:
+        raise InvalidParams.field(f"query_options.{name}", f"must be between {low} and {high}")
+    return number

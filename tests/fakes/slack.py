@@ -1,0 +1,297 @@
+"""A fake Slack Web API: a real aiohttp app, served on loopback, behaving as Slack documents.
+
+Every reply is HTTP 200 with `ok`, except throttling (429 + Retry-After). It records each call
+and can be told to fail the next calls of a method (429, 5xx, slowness).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Failure:
+    status: int = 500
+    retry_after: int | None = None
+    delay: float = 0.0
+    body: str = "<html>upstream error</html>"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, str]
+    token: str | None
+    basic_auth: tuple[str, str] | None
+
+
+@dataclass
+class TokenRecord:
+    team_id: str | None
+    enterprise_id: str | None
+    bot_user_id: str
+    expires_at: float | None = None
+    revoked: bool = False
+
+
+@dataclass
+class FakeSlack:
+    apps: dict[str, tuple[str, str]] = field(default_factory=dict)  # client_id -> (secret, app_id)
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> channels
+    calls: list[Call] = field(default_factory=list)
+    rotation: bool = False  # install replies carry refresh_token/expires_in
+    token_lifetime: int = 43_200
+    refresh_delay: float = 0.0
+    _tokens: dict[str, TokenRecord] = field(default_factory=dict)
+    _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _refresh_tokens: dict[str, str] = field(default_factory=dict)
+    _failures: dict[str, list[Failure]] = field(default_factory=dict)
+    _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.app = web.Application()
+        self.app.router.add_route("*", "/api/{method}", self._dispatch)
+        self.api_url = ""
+
+    # ---- test controls -------------------------------------------------------------------
+    def register_app(self, client_id: str, client_secret: str, app_id: str = "A0TEST") -> None:
+        self.apps[client_id] = (client_secret, app_id)
+
+    def add_workspace(self, team_id: str, channel_count: int, *, archived_every: int = 0) -> None:
+        self.channels[team_id] = [
+            {
+                "id": f"C{team_id}{i:05d}",
+                "name": f"channel-{i:05d}",
+                "is_private": i % 7 == 0,
+                "is_im": False,
+                "is_archived": bool(archived_every) and i % archived_every == 0,
+                "context_team_id": team_id,
+            }
+            for i in range(channel_count)
+        ]
+
+    def issue_code(
+        self, team_id: str = "T0001", *, enterprise_id: str | None = None, org_install: bool = False
+    ) -> str:
+        code = f"code-{next(self._serial)}"
+        self._codes[code] = {"team_id": team_id, "enterprise_id": enterprise_id, "org": org_install}
+        return code
+
+    def mint_token(
+        self,
+        team_id: str | None = "T0001",
+        *,
+        expires_in: int | None = None,
+        enterprise_id: str | None = None,
+    ) -> str:
+        rotating = expires_in is not None  # rotating tokens start with xoxe. (never check prefixes)
+        token = f"{'xoxe.xoxb-1' if rotating else 'xoxb'}-{team_id}-{next(self._serial)}"
+        self._tokens[token] = TokenRecord(
+            team_id, enterprise_id, "U0BOT", time.time() + expires_in if expires_in else None
+        )
+        return token
+
+    def mint_refresh_token(self, access_token: str) -> str:
+        refresh = f"xoxe-1-refresh-{next(self._serial)}"
+        self._refresh_tokens[refresh] = access_token
+        return refresh
+
+    def revoke(self, token: str) -> None:
+        self._tokens[token].revoked = True
+
+    def fail_next(self, method: str, *failures: Failure) -> None:
+        self._failures.setdefault(method, []).extend(failures)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    # ---- the API ---------------------------------------------------------------------------
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params = dict(request.query)
+        if request.method == "POST":
+            if request.content_type == "application/json":
+                params.update({k: str(v) for k, v in (await request.json()).items()})
+            else:
+                params.update({k: str(v) for k, v in (await request.post()).items()})
+        token = _bearer(request.headers.get("Authorization")) or params.pop("token", None)
+        self.calls.append(Call(method, params, token, _basic(request.headers.get("Authorization"))))
+        queued = self._failures.get(method)
+        if queued:
+            failure = queued.pop(0)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            if failure.status == 429:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(failure.retry_after or 1)},
+                )
+            if failure.status != 200:
+                return web.Response(
+                    status=failure.status, text=failure.body, content_type="text/html"
+                )
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response(await handler(params, token, request))
+
+    async def _oauth_v2_access(
+        self, params: dict[str, str], _token: str | None, request: web.Request
+    ) -> dict[str, Any]:
+        client_id, client_secret = _basic(request.headers.get("Authorization")) or (
+            params.get("client_id", ""),
+            params.get("client_secret", ""),
+        )
+        if client_id not in self.apps:
+            return {"ok": False, "error": "invalid_client_id"}
+        secret, app_id = self.apps[client_id]
+        if client_secret != secret:
+            return {"ok": False, "error": "bad_client_secret"}
+        if params.get("grant_type") == "refresh_token":
+            return await self._refresh(params.get("refresh_token", ""), app_id)
+        grant = self._codes.pop(params.get("code", ""), None)
+        if grant is None:
+            return {"ok": False, "error": "invalid_code"}
+        if "redirect_uri" in params:
+            return {"ok": False, "error": "bad_redirect_uri"}  # none was sent to authorize
+        team_id = None if grant["org"] else grant["team_id"]
+        token = self.mint_token(
+            team_id or grant["team_id"],
+            expires_in=self.token_lifetime if self.rotation else None,
+            enterprise_id=grant["enterprise_id"],
+        )
+        reply: dict[str, Any] = {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "chat:write,chat:write.public,channels:read,groups:read",
+            "bot_user_id": "U0BOT",
+            "app_id": app_id,
+            "team": {"id": team_id, "name": f"Team {team_id}"} if team_id else None,
+            "enterprise": {"id": grant["enterprise_id"], "name": "Grid"}
+            if grant["enterprise_id"]
+            else None,
+            "is_enterprise_install": grant["org"],
+            "authed_user": {"id": "U0HUMAN"},
+        }
+        if self.rotation:
+            reply["refresh_token"] = self.mint_refresh_token(token)
+            reply["expires_in"] = self.token_lifetime
+        return reply
+
+    async def _refresh(self, refresh_token: str, app_id: str) -> dict[str, Any]:
+        if self.refresh_delay:
+            await asyncio.sleep(self.refresh_delay)
+        old = self._refresh_tokens.pop(refresh_token, None)  # single use, as Slack's are
+        if old is None:
+            return {"ok": False, "error": "invalid_refresh_token"}
+        record = self._tokens[old]
+        token = self.mint_token(
+            record.team_id, expires_in=self.token_lifetime, enterprise_id=record.enterprise_id
+        )
+        return {
+            "ok": True,
+            "access_token": token,
+            "refresh_token": self.mint_refresh_token(token),
+            "expires_in": self.token_lifetime,
+            "token_type": "bot",
+            "app_id": app_id,
+            "team": {"id": record.team_id},
+        }
+
+    def _check(self, token: str | None) -> TokenRecord | dict[str, Any]:
+        if not token:
+            return {"ok": False, "error": "not_authed"}
+        record = self._tokens.get(token)
+        if record is None:
+            return {"ok": False, "error": "invalid_auth"}
+        if record.revoked:
+            return {"ok": False, "error": "token_revoked"}
+        if record.expires_at is not None and record.expires_at < time.time():
+            return {"ok": False, "error": "token_expired"}
+        return record
+
+    async def _auth_test(
+        self, _params: dict[str, str], token: str | None, _r: web.Request
+    ) -> dict[str, Any]:
+        record = self._check(token)
+        if isinstance(record, dict):
+            return record
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": f"Team {record.team_id}",
+            "user": "bot",
+            "team_id": record.team_id,
+            "user_id": record.bot_user_id,
+            "bot_id": "B0BOT",
+            "is_enterprise_install": record.team_id is None,
+        }
+
+    async def _auth_revoke(
+        self, _params: dict[str, str], token: str | None, _r: web.Request
+    ) -> dict[str, Any]:
+        record = self._check(token)
+        if isinstance(record, dict):
+            return {"ok": False, "error": "invalid_auth"}
+        record.revoked = True
+        return {"ok": True, "revoked": True}
+
+    async def _conversations_list(
+        self, params: dict[str, str], token: str | None, _r: web.Request
+    ) -> dict[str, Any]:
+        record = self._check(token)
+        if isinstance(record, dict):
+            return record
+        team_id = params.get("team_id") or record.team_id
+        if team_id is None:
+            return {"ok": False, "error": "missing_argument"}
+        limit = int(params.get("limit", "100"))
+        if not 1 <= limit <= 1000:
+            return {"ok": False, "error": "invalid_limit"}
+        try:
+            offset = (
+                int(base64.b64decode(params["cursor"]).decode().removeprefix("offset:"))
+                if params.get("cursor")
+                else 0
+            )
+        except (ValueError, binascii.Error):
+            return {"ok": False, "error": "invalid_cursor"}
+        types = set(params.get("types", "public_channel").split(","))
+        exclude_archived = params.get("exclude_archived", "false") in {"true", "1", "True"}
+        matching = [
+            channel
+            for channel in self.channels.get(team_id, [])
+            if ("private_channel" if channel["is_private"] else "public_channel") in types
+            and not (exclude_archived and channel["is_archived"])
+        ]
+        page = matching[offset : offset + limit]
+        next_offset = offset + limit
+        cursor = (
+            base64.b64encode(f"offset:{next_offset}".encode()).decode()
+            if next_offset < len(matching)
+            else ""
+        )
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": cursor}}
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def _basic(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    return user, password
