@@ -65,8 +65,16 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     settings, gateway = app[SETTINGS], app[GATEWAY]
     slack_client = SlackClient(app[HTTP_SESSION], settings.slack_api_url)
     app[SLACK] = SlackService(gateway, slack_client, InProcessKeyedLocks())
-    app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, InProcessOneTimeKeys())
+    app[SLACK_INSTALLER] = SlackInstaller(
+        gateway, slack_client, InProcessOneTimeKeys(), redirect_origins(settings)
+    )
     yield
+
+
+def redirect_origins(settings: Settings) -> frozenset[str]:
+    """Where an OAuth popup may send the browser: the allowed app origins and ourselves."""
+    own = [settings.public_url] if settings.public_url else []
+    return frozenset((*settings.allowed_origins, *own))
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -21,6 +21,7 @@ from provider_gateway.errors import GatewayError, InvalidUserToken
 from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind
 from provider_gateway.models import Channel
+from provider_gateway.oauth_page import allowed_redirect
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.slack.models import SlackState, installed_token
 from provider_gateway.storage.audit import AuditEntry
@@ -55,11 +56,13 @@ class SlackInstaller:
         gateway: Gateway,
         client: SlackClient,
         states: OneTimeKeys,
+        allowed_origins: frozenset[str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
         self._client = client
         self._states = states
+        self.allowed_origins = allowed_origins
         self._clock = clock
 
     async def handle_callback(self, params: Mapping[str, str]) -> InstallOutcome:
@@ -83,6 +86,8 @@ class SlackInstaller:
             raise InstallFailed("invalid_state")
         if state.tenant is None or state.channel_id is None or state.public_key is None:
             raise InstallFailed("invalid_state")
+        if state.redirect_url and not allowed_redirect(state.redirect_url, self.allowed_origins):
+            raise InstallFailed("invalid_redirect_url")  # never finish a flow for a foreign site
         principal = await self._principal(state.public_key, state.user_token)
         channel = await self._slack_channel(principal, state.channel_id)
         if not principal.allows(SLACK_CHANNELS_READ, state.tenant):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from provider_gateway import wire
-from provider_gateway.appkeys import PRINCIPAL, SETTINGS, SLACK, SLACK_INSTALLER
+from provider_gateway.appkeys import PRINCIPAL, SLACK, SLACK_INSTALLER
 from provider_gateway.oauth_page import render
 from provider_gateway.slack.models import ChannelQuery
 
@@ -44,16 +44,14 @@ async def revoke_access(request: web.Request) -> web.Response:
 
 @routes.get("/providers/slack/authenticate")
 async def authenticate(request: web.Request) -> web.Response:
-    outcome = await request.app[SLACK_INSTALLER].handle_callback(request.query)
-    settings = request.app[SETTINGS]
+    installer = request.app[SLACK_INSTALLER]
+    outcome = await installer.handle_callback(request.query)
     page = render(
         "authComplete" if outcome.ok else "authFailed",
         nonce=outcome.nonce,
         reason=outcome.reason,
         redirect_url=outcome.redirect_url,
-        allowed_origins=frozenset(
-            (*settings.allowed_origins, *([settings.public_url] if settings.public_url else []))
-        ),
+        allowed_origins=installer.allowed_origins,
         provider_name="Slack",
     )
     return web.Response(status=page.status, text=page.body, headers=page.headers)
