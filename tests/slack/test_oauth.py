@@ -232,7 +232,7 @@ async def test_everything_echoed_is_escaped(
     assert posted_message(page)["nonce"] == nasty
     _, page, _ = await _callback(client, error="<b>denied</b>", state=slackkit_state(world))
     assert "<b>" not in page
-    assert posted_message(page)["reason"] == "slack_error"
+    assert posted_message(page)["reason"] == "provider_error"
 
 
 async def test_the_code_never_reaches_the_access_log(

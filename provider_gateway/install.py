@@ -1,0 +1,91 @@
+"""Checks shared by the OAuth redirects that SlackKit and TeamsKit start.
+
+The browser sends no headers to a redirect URL, so every credential comes from the state the
+component built: its public key and its user token, which must grant the tenant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from provider_gateway.auth import Principal
+from provider_gateway.coordination import OneTimeKeys
+from provider_gateway.errors import GatewayError, InvalidUserToken
+from provider_gateway.gateway import Gateway
+from provider_gateway.keys import api_key_kind
+from provider_gateway.models import Channel, Provider, Recipient
+from provider_gateway.oauth_page import allowed_redirect
+
+# A state is good for this long; the components' user tokens usually expire sooner anyway.
+STATE_TTL_SECONDS = 24 * 3600
+_REASON = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+class InstallFailed(Exception):
+    """A named reason; the flow stores nothing and renders authFailed with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InstallOutcome:
+    nonce: str | None
+    redirect_url: str | None
+    reason: str | None = None  # None: installed
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class Requester:
+    principal: Principal
+    channel: Channel
+
+
+def provider_error(error: str) -> InstallFailed:
+    """The provider's `error` value, echoed only if it looks like an error code."""
+    return InstallFailed(error if _REASON.match(error) else "provider_error")
+
+
+def check_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> None:
+    if redirect_url and not allowed_redirect(redirect_url, allowed_origins):
+        raise InstallFailed("invalid_redirect_url")  # never finish a flow for a foreign site
+
+
+async def verify_requester(
+    gateway: Gateway,
+    *,
+    public_key: str,
+    user_token: str | None,
+    channel_id: str,
+    provider: Provider,
+    tenant: Recipient,
+    grant: str,
+) -> Requester:
+    if api_key_kind(public_key) != "public":
+        raise InstallFailed("invalid_public_key")
+    try:
+        principal = await gateway.authenticator.authenticate(f"Bearer {public_key}", user_token)
+    except InvalidUserToken:
+        raise InstallFailed("invalid_user_token") from None
+    except GatewayError:
+        raise InstallFailed("invalid_public_key") from None
+    try:
+        channel = await gateway.channel_for(principal.environment.id, channel_id, provider)
+    except GatewayError:
+        raise InstallFailed("unknown_channel") from None
+    if not principal.allows(grant, tenant):
+        raise InstallFailed("not_authorized")
+    return Requester(principal, channel)
+
+
+async def claim_state(states: OneTimeKeys, provider: Provider, raw_state: str) -> None:
+    key = f"oauth-state:{provider}:" + hashlib.sha256(raw_state.encode()).hexdigest()
+    if not await states.claim(key, STATE_TTL_SECONDS):
+        raise InstallFailed("state_already_used")
