@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
-from provider_gateway.appkeys import GATEWAY, HTTP_SESSION, SETTINGS, SLACK, SLACK_INSTALLER
+from provider_gateway.appkeys import (
+    GATEWAY,
+    HTTP_SESSION,
+    SETTINGS,
+    SLACK,
+    SLACK_INSTALLER,
+    TEAMS,
+    TEAMS_INSTALLER,
+)
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
 from provider_gateway.coordination import InProcessKeyedLocks, InProcessOneTimeKeys
@@ -18,6 +27,11 @@ from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
 from provider_gateway.http_client import create_session
 from provider_gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
+from provider_gateway.ms_teams.client import GraphClient
+from provider_gateway.ms_teams.credentials import GraphTokens
+from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.routes import routes as teams_routes
+from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.ops import routes as ops_routes
 from provider_gateway.slack.client import SlackClient
 from provider_gateway.slack.oauth import SlackInstaller
@@ -42,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
     app.add_routes(slack_routes)
+    app.add_routes(teams_routes)
     return app
 
 
@@ -62,13 +77,23 @@ async def _http_context(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _providers_context(app: web.Application) -> AsyncIterator[None]:
-    settings, gateway = app[SETTINGS], app[GATEWAY]
-    slack_client = SlackClient(app[HTTP_SESSION], settings.slack_api_url)
-    app[SLACK] = SlackService(gateway, slack_client, InProcessKeyedLocks())
-    app[SLACK_INSTALLER] = SlackInstaller(
-        gateway, slack_client, InProcessOneTimeKeys(), redirect_origins(settings)
+    settings, gateway, session = app[SETTINGS], app[GATEWAY], app[HTTP_SESSION]
+    locks, states, origins = (
+        InProcessKeyedLocks(),
+        InProcessOneTimeKeys(),
+        redirect_origins(settings),
     )
+    slack_client = SlackClient(session, settings.slack_api_url)
+    app[SLACK] = SlackService(gateway, slack_client, locks)
+    app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, states, origins)
+    # msal is synchronous: its calls run here, never on the event loop.
+    msal_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="msal")
+    graph_tokens = GraphTokens(settings, locks, msal_threads)
+    app[TEAMS] = TeamsService(gateway, graph_tokens, GraphClient(session, settings.ms_graph_url))
+    app[TEAMS_INSTALLER] = TeamsInstaller(gateway, graph_tokens, states, origins)
     yield
+    graph_tokens.close()
+    msal_threads.shutdown(wait=False, cancel_futures=True)
 
 
 def redirect_origins(settings: Settings) -> frozenset[str]:

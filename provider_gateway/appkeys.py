@@ -8,6 +8,8 @@ from aiohttp import web
 from provider_gateway.auth import Principal
 from provider_gateway.config import Settings
 from provider_gateway.gateway import Gateway
+from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.service import SlackService
 
@@ -16,5 +18,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SLACK = web.AppKey("slack", SlackService)
 SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
+TEAMS = web.AppKey("teams", TeamsService)
+TEAMS_INSTALLER = web.AppKey("teams_installer", TeamsInstaller)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)

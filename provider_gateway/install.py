@@ -10,13 +10,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from yarl import URL
+
 from provider_gateway.auth import Principal
 from provider_gateway.coordination import OneTimeKeys
 from provider_gateway.errors import GatewayError, InvalidUserToken
 from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind
 from provider_gateway.models import Channel, Provider, Recipient
-from provider_gateway.oauth_page import allowed_redirect
 
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
 STATE_TTL_SECONDS = 24 * 3600
@@ -51,6 +52,20 @@ class Requester:
 def provider_error(error: str) -> InstallFailed:
     """The provider's `error` value, echoed only if it looks like an error code."""
     return InstallFailed(error if _REASON.match(error) else "provider_error")
+
+
+def allowed_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> str | None:
+    """`redirect_url` if its origin is one we trust, else None: never an open redirect."""
+    if not redirect_url:
+        return None
+    try:
+        url = URL(redirect_url)
+        origin = str(url.origin())
+    except ValueError:
+        return None
+    if url.scheme not in {"http", "https"} or origin not in allowed_origins:
+        return None
+    return str(url)
 
 
 def check_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> None:

@@ -13,7 +13,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+from aiohttp import web
 from yarl import URL
+
+from provider_gateway.install import InstallOutcome, allowed_redirect
 
 Outcome = Literal["authComplete", "authFailed"]
 
@@ -23,20 +26,6 @@ class AuthPage:
     status: int
     body: str
     headers: dict[str, str]
-
-
-def allowed_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> str | None:
-    """`redirect_url` if its origin is one we trust, else None: never an open redirect."""
-    if not redirect_url:
-        return None
-    try:
-        url = URL(redirect_url)
-        origin = str(url.origin())
-    except ValueError:
-        return None
-    if url.scheme not in {"http", "https"} or origin not in allowed_origins:
-        return None
-    return str(url)
 
 
 def render(
@@ -109,3 +98,17 @@ def _script_json(value: object) -> str:
     ):
         text = text.replace(raw, escaped)
     return text
+
+
+def outcome_response(
+    outcome: InstallOutcome, allowed_origins: frozenset[str], provider_name: str
+) -> web.Response:
+    page = render(
+        "authComplete" if outcome.ok else "authFailed",
+        nonce=outcome.nonce,
+        reason=outcome.reason,
+        redirect_url=outcome.redirect_url,
+        allowed_origins=allowed_origins,
+        provider_name=provider_name,
+    )
+    return web.Response(status=page.status, text=page.body, headers=page.headers)

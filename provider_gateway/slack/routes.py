@@ -6,7 +6,7 @@ from aiohttp import web
 
 from provider_gateway import wire
 from provider_gateway.appkeys import PRINCIPAL, SLACK, SLACK_INSTALLER
-from provider_gateway.oauth_page import render
+from provider_gateway.oauth_page import outcome_response
 from provider_gateway.slack.models import ChannelQuery
 
 routes = web.RouteTableDef()
@@ -46,12 +46,4 @@ async def revoke_access(request: web.Request) -> web.Response:
 async def authenticate(request: web.Request) -> web.Response:
     installer = request.app[SLACK_INSTALLER]
     outcome = await installer.handle_callback(request.query)
-    page = render(
-        "authComplete" if outcome.ok else "authFailed",
-        nonce=outcome.nonce,
-        reason=outcome.reason,
-        redirect_url=outcome.redirect_url,
-        allowed_origins=installer.allowed_origins,
-        provider_name="Slack",
-    )
-    return web.Response(status=page.status, text=page.body, headers=page.headers)
+    return outcome_response(outcome, installer.allowed_origins, "Slack")

@@ -1,0 +1,1 @@
+"""Microsoft Teams: Entra admin consent, auth_check, teams, channels, revoke_access."""

@@ -1,0 +1,131 @@
+"""Microsoft Graph calls over the shared aiohttp session; failures become typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiohttp
+
+from provider_gateway.errors import (
+    InvalidParams,
+    NotFound,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
+log = logging.getLogger(__name__)
+
+
+class GraphRefusal(Exception):
+    """Graph refused the app token (401/403): consent withdrawn, permission missing."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class GraphClient:
+    """Graph throttles with 429 (and 503/504) plus Retry-After: a short wait is taken once,
+    a long one is handed to the caller, who (the Knock JS client does) retries later."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, graph_url: str, *, max_retry_wait: float = 2.0
+    ) -> None:
+        self._session = session
+        self._base = f"{graph_url}/v1.0"
+        self._max_retry_wait = max_retry_wait
+
+    async def list_teams(
+        self, token: str, params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        body = await self._get(token, "/teams", params)
+        return list(body.get("value") or []), skip_token(body.get("@odata.nextLink"))
+
+    async def list_channels(
+        self, token: str, team_id: str, params: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        body = await self._get(token, f"/teams/{team_id}/channels", params)
+        return list(body.get("value") or [])
+
+    async def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+        url = self._base + path
+        waited = False
+        while True:
+            try:
+                async with self._session.get(
+                    url, params=dict(params), headers={"Authorization": f"Bearer {token}"}
+                ) as response:
+                    status, headers = response.status, response.headers
+                    body = await _json(response)
+            except TimeoutError:
+                raise UpstreamTimeout("Microsoft Graph did not answer in time") from None
+            except aiohttp.ClientError as exc:
+                log.warning("graph GET %s failed: %s", path.split("/")[1], type(exc).__name__)
+                raise UpstreamError("Microsoft Graph could not be reached") from None
+            if status == 200:
+                return body
+            if status in {429, 503, 504}:
+                retry_after = _retry_after(headers)
+                if not waited and retry_after <= self._max_retry_wait:
+                    waited = True
+                    await asyncio.sleep(retry_after)
+                    continue
+                raise _throttled(status, retry_after)
+            raise _refusal(status, body)
+
+
+def skip_token(next_link: object) -> str | None:
+    """`$skiptoken` from `@odata.nextLink`, URL-decoded once; sent back as is, it round-trips."""
+    if not isinstance(next_link, str) or not next_link:
+        return None
+    # Percent-decoding only: parse_qsl would also turn a literal "+" into a space.
+    for pair in urlsplit(next_link).query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote(key).lower() == "$skiptoken":
+            return unquote(value)
+    return None
+
+
+async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    try:
+        body = await response.json(content_type=None)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    try:
+        return max(0.0, float(headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
+def _throttled(status: int, retry_after: float) -> Exception:
+    seconds = max(1, round(retry_after))
+    if status == 429:
+        return RateLimited(seconds, "Microsoft Graph is throttling these requests")
+    if status == 504:
+        return UpstreamTimeout("Microsoft Graph timed out")
+    return UpstreamError("Microsoft Graph is unavailable", headers={"Retry-After": str(seconds)})
+
+
+def _refusal(status: int, body: Mapping[str, Any]) -> Exception:
+    error = body.get("error") if isinstance(body.get("error"), dict) else {}
+    code = str((error or {}).get("code") or f"http_{status}")
+    message = str((error or {}).get("message") or "")[:300]
+    if status in {401, 403}:
+        return GraphRefusal(code)
+    if status == 404:
+        return NotFound(f"Microsoft Graph: {message or code}")
+    if status == 400:
+        return InvalidParams.field(
+            "query_options", f"Microsoft Graph refused it: {message or code}"
+        )
+    log.warning("graph answered HTTP %s (%s)", status, code)
+    return UpstreamError(f"Microsoft Graph answered HTTP {status}")

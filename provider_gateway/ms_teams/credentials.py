@@ -1,0 +1,166 @@
+"""App-only Graph tokens from msal, fetched off the event loop, once per (channel, tenant).
+
+msal is synchronous (requests underneath): every call runs in a small dedicated thread pool.
+One ConfidentialClientApplication per (channel, tenant, secret): msal warns that
+/common and /organizations are unreliable for client credentials, and a rotated secret must
+not reuse a cache built with the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import msal
+import requests
+from requests.adapters import HTTPAdapter
+
+from provider_gateway.config import Settings
+from provider_gateway.coordination import KeyedLocks
+from provider_gateway.errors import UpstreamError, UpstreamTimeout
+from provider_gateway.http_client import ssl_context
+from provider_gateway.models import Channel
+
+log = logging.getLogger(__name__)
+# Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
+TOKEN_LEEWAY_SECONDS = 300
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+class TokenRefused(Exception):
+    """Entra refused an app token for this tenant: e.g. AADSTS7000229 (never consented)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Token:
+    access_token: str
+    expires_at: float
+
+
+class _ContextAdapter(HTTPAdapter):
+    """Verifies with our SSL context: the system roots plus GATEWAY_CA_BUNDLE."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._context = context
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def msal_http_client(settings: Settings) -> requests.Session:
+    """requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `verify` (msal's too) unless
+    trust_env is off; so it is off, and proxies are taken from the environment here."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
+    session.mount("https://", _ContextAdapter(ssl_context(settings)))
+    # HTTPS_PROXY / NO_PROXY for the login host, as trust_env would have read them.
+    proxies = requests.utils.get_environ_proxies(settings.ms_login_url)
+    session.proxies = {k: v for k, v in proxies.items() if k in {"http", "https"}}
+    return session
+
+
+class GraphTokens:
+    def __init__(
+        self,
+        settings: Settings,
+        locks: KeyedLocks,
+        executor: ThreadPoolExecutor,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._login_url = settings.ms_login_url
+        self._scope = f"{settings.ms_graph_url}/.default"
+        self._timeout = settings.upstream_timeout_seconds
+        self._http = msal_http_client(settings)
+        self._locks = locks
+        self._executor = executor
+        self._clock = clock
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._tokens: dict[str, _Token] = {}
+
+    async def token(self, channel: Channel, tenant_id: str) -> str:
+        key = _cache_key(channel, tenant_id)
+        cached = self._tokens.get(key)
+        if cached and cached.expires_at - TOKEN_LEEWAY_SECONDS > self._clock():
+            return cached.access_token
+        async with self._locks.hold(f"graph-token:{key}"):
+            cached = self._tokens.get(key)  # filled while we waited?
+            if cached and cached.expires_at - TOKEN_LEEWAY_SECONDS > self._clock():
+                return cached.access_token
+            reply = await self._in_thread(self._acquire, channel, tenant_id, key)
+            token = _Token(
+                reply["access_token"], self._clock() + int(reply.get("expires_in", 3599))
+            )
+            self._tokens[key] = token
+            return token.access_token
+
+    def forget(self, channel: Channel, tenant_id: str) -> None:
+        key = _cache_key(channel, tenant_id)
+        self._tokens.pop(key, None)
+        self._apps.pop(key, None)
+
+    def close(self) -> None:
+        self._http.close()
+
+    async def _in_thread(
+        self, function: Callable[..., dict[str, Any]], *args: Any
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except requests.Timeout:
+            raise UpstreamTimeout("Microsoft Entra did not answer in time") from None
+        except (requests.RequestException, OSError) as exc:
+            log.warning("entra token request failed: %s", type(exc).__name__)
+            raise UpstreamError("Microsoft Entra could not be reached") from None
+
+    def _acquire(self, channel: Channel, tenant_id: str, key: str) -> dict[str, Any]:
+        """Runs in the msal thread pool."""
+        app = self._apps.get(key)
+        if app is None:
+            try:
+                app = msal.ConfidentialClientApplication(
+                    channel.client_id,
+                    client_credential=channel.client_secret.reveal(),
+                    authority=f"{self._login_url}/{tenant_id}",
+                    http_client=self._http,
+                    timeout=self._timeout,
+                    instance_discovery=False,  # the authority is the operator's MS_LOGIN_URL
+                )
+            except ValueError:
+                # msal's tenant discovery got a 4xx: no such tenant at this authority.
+                raise TokenRefused("invalid_tenant") from None
+            self._apps[key] = app
+        reply: dict[str, Any] = app.acquire_token_for_client(scopes=[self._scope])
+        if "access_token" not in reply:
+            raise TokenRefused(_reason(reply))
+        return reply
+
+
+def _cache_key(channel: Channel, tenant_id: str) -> str:
+    secret = hashlib.sha256(channel.client_secret.reveal().encode()).hexdigest()[:16]
+    return f"{channel.id}:{tenant_id}:{channel.client_id}:{secret}"
+
+
+def _reason(reply: dict[str, Any]) -> str:
+    codes = reply.get("error_codes") or []
+    if codes:
+        return f"AADSTS{codes[0]}"
+    match = _AADSTS.search(str(reply.get("error_description", "")))
+    if match:
+        return f"AADSTS{match.group(1)}"
+    return str(reply.get("error") or "token_refused")

@@ -1,0 +1,108 @@
+"""Teams wire shapes: TeamsKit's state, OData options, the Knock teams/channels replies."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provider_gateway import wire
+from provider_gateway.errors import InvalidParams
+from provider_gateway.models import Recipient
+
+MAX_STATE_BYTES = 8 * 1024
+TEAM_FIELDS = ("id", "displayName", "description")
+CHANNEL_FIELDS = (
+    "id",
+    "displayName",
+    "description",
+    "createdDateTime",
+    "isArchived",
+    "membershipType",
+)
+
+
+def odata_options(options: Mapping[str, str], allowed: tuple[str, ...]) -> dict[str, str]:
+    """The OData options Knock forwards, verbatim (`$filter`, `$select`, …)."""
+    forwarded = {name: options[name] for name in allowed if options.get(name)}
+    if "$top" in forwarded:
+        forwarded["$top"] = str(wire.integer(options, "$top", 0, low=1, high=999))
+    return forwarded
+
+
+def teams_response(teams: list[dict[str, Any]], skip_token: str | None) -> dict[str, Any]:
+    return {
+        "ms_teams_teams": [_pick(team, TEAM_FIELDS) for team in teams if team.get("id")],
+        "skip_token": skip_token,
+    }
+
+
+def channels_response(channels: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"ms_teams_channels": [_pick(c, CHANNEL_FIELDS) for c in channels if c.get("id")]}
+
+
+def _pick(item: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    picked = {field: item[field] for field in fields if field in item}
+    picked.setdefault("displayName", "")
+    return picked
+
+
+def tenant_guid(value: str | None) -> str | None:
+    """The tenant id as a canonical GUID, or None: Microsoft's `tenant` value can be forged."""
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def required_team_id(query: Mapping[str, str]) -> str:
+    team_id = query.get("team_id")
+    if not team_id or len(team_id) > 255:
+        raise InvalidParams.field("team_id", "is required")
+    return team_id
+
+
+@dataclass(frozen=True)
+class TeamsState:
+    """The `state` TeamsKit builds (useMsTeamsAuth.ts): plain JSON, no nonce."""
+
+    redirect_url: str | None
+    tenant: Recipient | None
+    channel_id: str | None
+    public_key: str | None
+    user_token: str | None
+
+    @classmethod
+    def parse(cls, raw: str | None) -> TeamsState | None:
+        if not raw or len(raw) > MAX_STATE_BYTES:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        reference = data.get("ms_teams_tenant_object")
+        tenant = None
+        if isinstance(reference, dict):
+            object_id, collection = (
+                _text(reference.get("object_id")),
+                _text(reference.get("collection")),
+            )
+            if object_id and collection:
+                tenant = Recipient.object(collection, object_id)
+        return cls(
+            redirect_url=_text(data.get("redirect_url")),
+            tenant=tenant,
+            channel_id=_text(data.get("channel_id")),
+            public_key=_text(data.get("public_key")),
+            user_token=_text(data.get("user_token")),
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value and len(value) <= 4096 else None

@@ -1,0 +1,122 @@
+"""The Entra admin-consent redirect: verify, prove consent, store the tenant id on the tenant.
+
+Microsoft's `tenant` value can be forged and its errors still carry admin_consent=True, so
+`error` is checked first and consent is proven by fetching an app token for that tenant
+before anything is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from provider_gateway.auth import MS_TEAMS_CHANNELS_READ
+from provider_gateway.coordination import OneTimeKeys
+from provider_gateway.errors import GatewayError
+from provider_gateway.gateway import Gateway
+from provider_gateway.install import (
+    InstallFailed,
+    InstallOutcome,
+    Requester,
+    check_redirect,
+    claim_state,
+    provider_error,
+    verify_requester,
+)
+from provider_gateway.models import Recipient
+from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
+from provider_gateway.ms_teams.models import TeamsState, tenant_guid
+from provider_gateway.storage.audit import AuditEntry
+
+log = logging.getLogger(__name__)
+
+
+class TeamsInstaller:
+    def __init__(
+        self,
+        gateway: Gateway,
+        tokens: GraphTokens,
+        states: OneTimeKeys,
+        allowed_origins: frozenset[str],
+    ) -> None:
+        self._gateway = gateway
+        self._tokens = tokens
+        self._states = states
+        self.allowed_origins = allowed_origins
+
+    async def handle_callback(self, params: Mapping[str, str]) -> InstallOutcome:
+        raw_state = params.get("state")
+        state = TeamsState.parse(raw_state)
+        redirect_url = state.redirect_url if state else None
+        try:
+            await self._install(params, raw_state, state)
+        except InstallFailed as failure:
+            log.info("teams consent failed", extra={"reason": failure.reason})
+            return InstallOutcome(None, redirect_url, failure.reason)
+        return InstallOutcome(None, redirect_url)
+
+    async def _install(
+        self, params: Mapping[str, str], raw_state: str | None, state: TeamsState | None
+    ) -> None:
+        if params.get("error"):
+            raise provider_error(params["error"])
+        if state is None or raw_state is None:
+            raise InstallFailed("invalid_state")
+        if state.tenant is None or state.channel_id is None or state.public_key is None:
+            raise InstallFailed("invalid_state")
+        check_redirect(state.redirect_url, self.allowed_origins)
+        requester = await verify_requester(
+            self._gateway,
+            public_key=state.public_key,
+            user_token=state.user_token,
+            channel_id=state.channel_id,
+            provider="ms-teams",
+            tenant=state.tenant,
+            grant=MS_TEAMS_CHANNELS_READ,
+        )
+        if params.get("admin_consent", "").lower() != "true":
+            raise InstallFailed("consent_not_granted")
+        tenant_id = tenant_guid(params.get("tenant"))
+        if tenant_id is None:
+            raise InstallFailed("invalid_tenant")
+        await claim_state(self._states, "ms-teams", raw_state)
+        await self._prove_consent(requester, tenant_id)
+        await self._store(requester, state.tenant, tenant_id)
+
+    async def _prove_consent(self, requester: Requester, tenant_id: str) -> None:
+        try:
+            await self._tokens.token(requester.channel, tenant_id)
+        except TokenRefused as refusal:
+            log.warning("teams consent not verified", extra={"entra_error": refusal.reason})
+            raise InstallFailed("consent_not_verified") from None
+        except GatewayError:
+            raise InstallFailed("provider_unavailable") from None
+
+    async def _store(self, requester: Requester, tenant: Recipient, tenant_id: str) -> None:
+        principal, channel = requester.principal, requester.channel
+        environment_id = principal.environment.id
+
+        def put_tenant_id(stored: dict[str, Any] | None) -> dict[str, Any]:
+            data = dict(stored or {})
+            data["ms_teams_tenant_id"] = tenant_id  # connections are left exactly as they were
+            data.setdefault("connections", [])
+            return data
+
+        await self._gateway.channel_data.update(
+            environment_id,
+            channel.id,
+            tenant,
+            put_tenant_id,
+            lambda old, new: AuditEntry(
+                "install",
+                principal.actor,
+                environment_id=environment_id,
+                channel_id=channel.id,
+                target=tenant.describe(),
+                details={"provider": "ms-teams", "ms_teams_tenant_id": tenant_id},
+            ),
+        )
+        log.info(
+            "teams consent completed", extra={"tenant": tenant.describe(), "channel_id": channel.id}
+        )

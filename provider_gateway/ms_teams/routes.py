@@ -1,0 +1,64 @@
+"""HTTP handlers for Microsoft Teams: parse the wire forms, call the service, render."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from provider_gateway import wire
+from provider_gateway.appkeys import PRINCIPAL, TEAMS, TEAMS_INSTALLER
+from provider_gateway.ms_teams.models import required_team_id
+from provider_gateway.oauth_page import outcome_response
+
+routes = web.RouteTableDef()
+
+TENANT_PARAM = "ms_teams_tenant_object"
+
+
+@routes.get("/v1/providers/ms-teams/{channel_id}/auth_check")
+async def auth_check(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    result = await request.app[TEAMS].auth_check(
+        request[PRINCIPAL], request.match_info["channel_id"], tenant
+    )
+    return web.json_response(result)
+
+
+@routes.get("/v1/providers/ms-teams/{channel_id}/teams")
+async def list_teams(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    result = await request.app[TEAMS].list_teams(
+        request[PRINCIPAL],
+        request.match_info["channel_id"],
+        tenant,
+        wire.query_options(request.query),
+    )
+    return web.json_response(result)
+
+
+@routes.get("/v1/providers/ms-teams/{channel_id}/channels")
+async def list_channels(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    result = await request.app[TEAMS].list_channels(
+        request[PRINCIPAL],
+        request.match_info["channel_id"],
+        tenant,
+        required_team_id(request.query),
+        wire.query_options(request.query),
+    )
+    return web.json_response(result)
+
+
+@routes.put("/v1/providers/ms-teams/{channel_id}/revoke_access")
+async def revoke_access(request: web.Request) -> web.Response:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    principal = request[PRINCIPAL]
+    await request.app[TEAMS].revoke_access(principal, request.match_info["channel_id"], tenant)
+    # TeamsKit compares the body to "ok" (useMsTeamsAuth.ts); the spec and SDKs say {"ok": "ok"}.
+    return web.json_response({"ok": "ok"} if principal.is_secret else "ok")
+
+
+@routes.get("/providers/ms-teams/authenticate")
+async def authenticate(request: web.Request) -> web.Response:
+    installer = request.app[TEAMS_INSTALLER]
+    outcome = await installer.handle_callback(request.query)
+    return outcome_response(outcome, installer.allowed_origins, "Microsoft Teams")

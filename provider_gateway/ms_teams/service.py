@@ -1,0 +1,130 @@
+"""Teams provider queries for a tenant: auth_check, teams, channels, revoke_access."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from provider_gateway.auth import MS_TEAMS_CHANNELS_READ, Principal
+from provider_gateway.errors import Forbidden
+from provider_gateway.gateway import Gateway
+from provider_gateway.models import Channel, Recipient
+from provider_gateway.ms_teams import models
+from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
+from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
+from provider_gateway.storage.audit import AuditEntry
+
+log = logging.getLogger(__name__)
+
+TENANT_ID_NOT_SET = "Microsoft Teams tenant ID not set."
+TEAMS_OPTIONS = ("$filter", "$select", "$top", "$skiptoken")
+CHANNELS_OPTIONS = ("$filter", "$select")
+
+
+class TeamsService:
+    def __init__(self, gateway: Gateway, tokens: GraphTokens, graph: GraphClient) -> None:
+        self._gateway = gateway
+        self._tokens = tokens
+        self._graph = graph
+
+    async def auth_check(
+        self, principal: Principal, channel_id: str, tenant: Recipient
+    ) -> dict[str, Any]:
+        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        try:
+            token = await self._tokens.token(channel, tenant_id)
+            # The cheapest call that proves consent: one team id (needs Team.ReadBasic.All).
+            await self._graph.list_teams(token, {"$top": "1", "$select": "id"})
+        except TokenRefused as refusal:
+            return {
+                "connection": {
+                    "ok": False,
+                    "reason": refusal.reason,
+                    "ms_teams_tenant_id": tenant_id,
+                }
+            }
+        except GraphRefusal as refusal:
+            return {
+                "connection": {"ok": False, "reason": refusal.code, "ms_teams_tenant_id": tenant_id}
+            }
+        return {"connection": {"ok": True, "ms_teams_tenant_id": tenant_id}}
+
+    async def list_teams(
+        self, principal: Principal, channel_id: str, tenant: Recipient, options: Mapping[str, str]
+    ) -> dict[str, Any]:
+        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        forwarded = models.odata_options(options, TEAMS_OPTIONS)
+        token = await self._app_token(channel, tenant_id)
+        try:
+            teams, skip_token = await self._graph.list_teams(token, forwarded)
+        except GraphRefusal as refusal:
+            raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+        return models.teams_response(teams, skip_token)
+
+    async def list_channels(
+        self,
+        principal: Principal,
+        channel_id: str,
+        tenant: Recipient,
+        team_id: str,
+        options: Mapping[str, str],
+    ) -> dict[str, Any]:
+        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        forwarded = models.odata_options(options, CHANNELS_OPTIONS)
+        token = await self._app_token(channel, tenant_id)
+        try:
+            channels = await self._graph.list_channels(token, team_id, forwarded)
+        except GraphRefusal as refusal:
+            raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+        return models.channels_response(channels)
+
+    async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
+        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        environment_id = principal.environment.id
+
+        def forget(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+            if stored is None:
+                return None
+            if stored.get("ms_teams_tenant_id") == tenant_id:  # a re-consent meanwhile stays
+                stored.pop("ms_teams_tenant_id")
+            stored.setdefault("connections", [])
+            return stored
+
+        await self._gateway.channel_data.update(
+            environment_id,
+            channel.id,
+            tenant,
+            forget,
+            lambda old, new: AuditEntry(
+                "revoke",
+                principal.actor,
+                environment_id=environment_id,
+                channel_id=channel.id,
+                target=tenant.describe(),
+                details={"provider": "ms-teams", "ms_teams_tenant_id": tenant_id},
+            ),
+        )
+        self._tokens.forget(channel, tenant_id)
+        log.info(
+            "teams access revoked", extra={"tenant": tenant.describe(), "channel_id": channel.id}
+        )
+
+    async def _connected(
+        self, principal: Principal, channel_id: str, tenant: Recipient
+    ) -> tuple[Channel, str]:
+        principal.require(MS_TEAMS_CHANNELS_READ, tenant)
+        channel = await self._gateway.channel_for(principal.environment.id, channel_id, "ms-teams")
+        data = await self._gateway.channel_data.get(principal.environment.id, channel.id, tenant)
+        tenant_id = (data or {}).get("ms_teams_tenant_id")
+        if not isinstance(tenant_id, str) or not tenant_id:
+            raise Forbidden(TENANT_ID_NOT_SET)
+        return channel, tenant_id
+
+    async def _app_token(self, channel: Channel, tenant_id: str) -> str:
+        try:
+            return await self._tokens.token(channel, tenant_id)
+        except TokenRefused as refusal:
+            raise Forbidden(
+                f"Microsoft Entra refused an app token for this tenant: {refusal.reason}"
+            ) from None

@@ -1,0 +1,284 @@
+"""Fake Microsoft Entra (login) and Microsoft Graph: real aiohttp apps, served over TLS.
+
+msal insists on https, so tests serve both with a trustme CA and point GATEWAY_CA_BUNDLE at
+it. The login fake answers the OIDC discovery document msal fetches first and the v2.0
+token endpoint (client credentials), refusing unconsented tenants the way Entra does. The
+Graph fake accepts only tokens the login fake issued for that tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+
+@dataclass
+class GraphFailure:
+    status: int = 503
+    retry_after: int | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class GraphCall:
+    path: str
+    query: dict[str, str]
+    raw_query: str
+    token: str | None
+
+
+@dataclass
+class FakeMicrosoft:
+    apps: dict[str, str] = field(default_factory=dict)  # client_id -> client_secret
+    consented: set[tuple[str, str]] = field(default_factory=set)  # (client_id, tenant)
+    teams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tenant -> teams
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> channels
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+    discovery_requests: list[str] = field(default_factory=list)
+    graph_calls: list[GraphCall] = field(default_factory=list)
+    token_delay: float = 0.0
+    token_lifetime: int = 3599
+    login_url: str = ""
+    graph_url: str = ""
+    _issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (tenant, exp)
+    _graph_failures: list[GraphFailure] = field(default_factory=list)
+    _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.login_app = web.Application()
+        self.login_app.router.add_get(
+            "/{tenant}/v2.0/.well-known/openid-configuration", self._discovery
+        )
+        self.login_app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
+        self.login_app.router.add_get("/{tenant}/adminconsent", self._admin_consent)
+        self.graph_app = web.Application()
+        self.graph_app.router.add_get("/v1.0/teams", self._list_teams)
+        self.graph_app.router.add_get("/v1.0/teams/{team_id}/channels", self._list_channels)
+
+    # ---- test controls -------------------------------------------------------------------
+    def register_app(self, client_id: str, client_secret: str) -> None:
+        self.apps[client_id] = client_secret
+
+    def consent(self, client_id: str, tenant: str) -> None:
+        self.consented.add((client_id, tenant))
+
+    def add_teams(self, tenant: str, count: int) -> None:
+        self.teams[tenant] = [
+            {
+                "id": f"00000000-0000-4000-8000-{i:012d}",
+                "displayName": f"Team {i:04d}",
+                "description": f"The {i}th team" if i % 3 else None,
+                "visibility": "public",
+                "createdDateTime": "2026-01-01T00:00:00Z",
+            }
+            for i in range(count)
+        ]
+
+    def add_channels(self, team_id: str, count: int) -> None:
+        self.channels[team_id] = [
+            {
+                "id": f"19:channel{i}@thread.tacv2",
+                "displayName": "General" if i == 0 else f"Channel {i}",
+                "description": None,
+                "createdDateTime": "2026-01-02T00:00:00Z",
+                "isArchived": i % 5 == 4,
+                "membershipType": "private" if i % 4 == 3 else "standard",
+                "email": "",
+            }
+            for i in range(count)
+        ]
+
+    def fail_graph(self, *failures: GraphFailure) -> None:
+        self._graph_failures.extend(failures)
+
+    def expire_tokens(self) -> None:
+        self._issued = {token: (tenant, 0.0) for token, (tenant, _) in self._issued.items()}
+
+    def graph_calls_to(self, path: str) -> list[GraphCall]:
+        return [call for call in self.graph_calls if call.path == path]
+
+    # ---- Entra -------------------------------------------------------------------------------
+    async def _discovery(self, request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        self.discovery_requests.append(tenant)
+        base = f"{self.login_url}/{tenant}"
+        return web.json_response(
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "issuer": f"{base}/v2.0",
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
+            }
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        tenant = request.match_info["tenant"]
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.token_requests.append({"tenant": tenant, **form})
+        if self.token_delay:
+            await asyncio.sleep(self.token_delay)
+        client_id = form.get("client_id", "")
+        if form.get("grant_type") != "client_credentials":
+            return _entra_error("unsupported_grant_type", 70003, "Unsupported grant type")
+        if self.apps.get(client_id) != form.get("client_secret"):
+            return _entra_error("invalid_client", 7000215, "Invalid client secret provided.", 401)
+        if form.get("scope") != f"{self.graph_url}/.default":
+            return _entra_error(
+                "invalid_scope", 1002012, "The provided value for scope is not valid."
+            )
+        if (client_id, tenant) not in self.consented:
+            return _entra_error(
+                "invalid_client",
+                7000229,
+                f"The client application {client_id} is missing service principal in the "
+                f"tenant {tenant}.",
+                401,
+            )
+        token = f"graph-{tenant[:8]}-{next(self._serial)}"
+        self._issued[token] = (tenant, time.time() + self.token_lifetime)
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "ext_expires_in": self.token_lifetime,
+                "access_token": token,
+            }
+        )
+
+    async def _admin_consent(self, request: web.Request) -> web.Response:
+        """What the v1 admin-consent page does once an admin accepts (for browser tests)."""
+        tenant = request.query.get("tenant_hint") or "11111111-2222-4333-8444-555555555555"
+        self.consent(request.query["client_id"], tenant)
+        location = (
+            f"{request.query['redirect_uri']}?admin_consent=True&tenant={tenant}"
+            f"&state={quote(request.query.get('state', ''))}"
+        )
+        raise web.HTTPFound(location)
+
+    # ---- Graph -------------------------------------------------------------------------------
+    async def _graph_guard(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else None
+        self.graph_calls.append(
+            GraphCall(request.path, dict(request.query), request.raw_path.partition("?")[2], token)
+        )
+        if self._graph_failures:
+            failure = self._graph_failures.pop(0)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            if failure.status != 200:
+                headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else {}
+                return None, web.json_response(
+                    {"error": {"code": "TooManyRequests", "message": "Throttled"}},
+                    status=failure.status,
+                    headers=headers,
+                )
+        issued = self._issued.get(token or "")
+        if issued is None or issued[1] < time.time():
+            return None, _graph_error(
+                401, "InvalidAuthenticationToken", "Access token is empty or invalid."
+            )
+        return issued[0], None
+
+    async def _list_teams(self, request: web.Request) -> web.Response:
+        tenant, refusal = await self._graph_guard(request)
+        if refusal is not None:
+            return refusal
+        teams = _filtered(self.teams.get(tenant or "", []), request.query.get("$filter"))
+        top = int(request.query.get("$top", "100"))
+        offset = _decode_skiptoken(request.query.get("$skiptoken"))
+        page = teams[offset : offset + top]
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.graph_url}/v1.0/$metadata#teams",
+            "value": [_selected(team, request.query.get("$select")) for team in page],
+        }
+        if offset + top < len(teams):
+            kept = [
+                f"{quote(key)}={quote(value, safe='')}"
+                for key, value in request.query.items()
+                if key != "$skiptoken"
+            ]
+            token = quote(_encode_skiptoken(offset + top), safe="")
+            body["@odata.nextLink"] = (
+                f"{self.graph_url}/v1.0/teams?{'&'.join([*kept, f'$skiptoken={token}'])}"
+            )
+        return web.json_response(body)
+
+    async def _list_channels(self, request: web.Request) -> web.Response:
+        _, refusal = await self._graph_guard(request)
+        if refusal is not None:
+            return refusal
+        team_id = request.match_info["team_id"]
+        if team_id not in self.channels:
+            return _graph_error(404, "NotFound", "No team found with Group Id " + team_id)
+        channels = _filtered(self.channels[team_id], request.query.get("$filter"))
+        return web.json_response(
+            {
+                "@odata.context": f"{self.graph_url}/v1.0/$metadata#teams('{team_id}')/channels",
+                "value": [_selected(channel, request.query.get("$select")) for channel in channels],
+            }
+        )
+
+
+# An opaque token with characters that break naive handling: +, /, = and a quote.
+def _encode_skiptoken(offset: int) -> str:
+    return "RFNwdA+/" + base64.b64encode(f"offset'{offset}".encode()).decode()
+
+
+def _decode_skiptoken(token: str | None) -> int:
+    if not token:
+        return 0
+    if not token.startswith("RFNwdA+/"):
+        raise web.HTTPBadRequest(
+            text='{"error": {"code": "BadRequest", "message": "bad skiptoken"}}'
+        )
+    return int(base64.b64decode(token[8:]).decode().split("'")[1])
+
+
+def _filtered(items: list[dict[str, Any]], odata_filter: str | None) -> list[dict[str, Any]]:
+    """Enough of OData for tests: `displayName eq 'X'` and `startswith(displayName,'X')`."""
+    if not odata_filter:
+        return items
+    if odata_filter.startswith("displayName eq '"):
+        wanted = odata_filter[len("displayName eq '") : -1].replace("''", "'")
+        return [item for item in items if item["displayName"] == wanted]
+    if odata_filter.startswith("startswith(displayName,'"):
+        prefix = odata_filter[len("startswith(displayName,'") : -2]
+        return [item for item in items if item["displayName"].startswith(prefix)]
+    raise web.HTTPBadRequest(
+        text='{"error": {"code": "BadRequest", "message": "Invalid filter clause"}}',
+        content_type="application/json",
+    )
+
+
+def _selected(item: dict[str, Any], select: str | None) -> dict[str, Any]:
+    if not select:
+        return item
+    fields = [part.strip() for part in select.split(",")]
+    return {key: value for key, value in item.items() if key in fields}
+
+
+def _entra_error(error: str, code: int, description: str, status: int = 400) -> web.Response:
+    return web.json_response(
+        {
+            "error": error,
+            "error_description": f"AADSTS{code}: {description} Trace ID: 0 Correlation ID: 0",
+            "error_codes": [code],
+            "timestamp": "2026-11-23 00:00:00Z",
+            "trace_id": "00000000-0000-0000-0000-000000000000",
+            "correlation_id": "00000000-0000-0000-0000-000000000000",
+        },
+        status=status,
+    )
+
+
+def _graph_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
