@@ -11,6 +11,7 @@ import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -21,6 +22,7 @@ from provider_gateway.errors import GatewayError
 from provider_gateway.gateway import Gateway, open_gateway
 from provider_gateway.logs import configure_logging
 from provider_gateway.models import Channel, Provider
+from provider_gateway.ms_teams.credentials import certificate_credential
 from provider_gateway.storage.database import migrate
 from provider_gateway.storage.rotation import rotate_encryption_key
 
@@ -63,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     add = channel_commands.add_parser("add", help="register a Slack app or an Entra app")
     add.add_argument("provider", choices=["slack", "ms-teams"])
     add.add_argument("--client-id", required=True)
-    add.add_argument("--client-secret", required=True, help="the secret, or - to read stdin")
+    add.add_argument("--client-secret", help="the secret, or - to read stdin")
+    add.add_argument(
+        "--client-certificate",
+        help="ms-teams only, instead of a secret: a PEM file with the private key and certificate",
+    )
     add.add_argument("--app-id")
     add.add_argument("--id", dest="channel_id")
     add.add_argument("--environment")
@@ -169,10 +175,9 @@ async def _create_keys(gateway: Gateway, args: argparse.Namespace) -> Any:
 
 
 async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
-    read_stdin = args.client_secret == "-"  # noqa: S105 - "-" means "read the secret from stdin"
-    secret = sys.stdin.readline().strip() if read_stdin else args.client_secret
-    if not secret or not args.client_id.strip():
-        raise CommandError("--client-id and --client-secret must not be empty")
+    secret = _client_credential(args)
+    if not args.client_id.strip():
+        raise CommandError("--client-id must not be empty")
     if args.channel_id is not None:
         try:
             args.channel_id = str(uuid.UUID(args.channel_id))
@@ -195,6 +200,27 @@ async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
         actor=CLI_ACTOR,
     )
     return await _describe_channel(gateway, channel)
+
+
+def _client_credential(args: argparse.Namespace) -> str:
+    if (args.client_secret is None) == (args.client_certificate is None):
+        raise CommandError("give exactly one of --client-secret and --client-certificate")
+    if args.client_certificate is not None:
+        if args.provider != "ms-teams":
+            raise CommandError("--client-certificate is for ms-teams channels")
+        try:
+            pem = Path(args.client_certificate).read_text(encoding="ascii")
+            credential = certificate_credential(pem)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise CommandError(f"--client-certificate: {_first_line(exc)}") from None
+        if credential is None:
+            raise CommandError("--client-certificate: not a PEM file")
+        return pem
+    read_stdin = args.client_secret == "-"  # noqa: S105 - "-" means "read the secret from stdin"
+    secret: str = sys.stdin.readline().strip() if read_stdin else args.client_secret
+    if not secret:
+        raise CommandError("--client-secret must not be empty")
+    return secret
 
 
 async def _list_channels(gateway: Gateway, _args: argparse.Namespace) -> Any:

@@ -13,7 +13,7 @@ The file holds the same data the CLI writes, so a sidecar can start fully config
     id = "8b5f2c1e-..."                # the Knock channel id your app uses
     provider = "slack"                 # or "ms-teams"
     client_id = "123.456"
-    client_secret = "..."
+    client_secret = "..."              # ms-teams may use client_certificate = '''PEM''' instead
     app_id = "A0123"                   # optional
     environment = "production"         # optional: without it the channel serves every environment
 
@@ -37,11 +37,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 
 from provider_gateway.config import ConfigError, Secret
 from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind, public_pem_of
+from provider_gateway.ms_teams.credentials import certificate_credential
 
 ACTOR = "channels_file"
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
@@ -92,9 +94,26 @@ class DeclaredChannel(_Model):
     id: Annotated[str, AfterValidator(_uuid)]
     provider: Literal["slack", "ms-teams"]
     client_id: NonEmpty
-    client_secret: NonEmpty
+    client_secret: NonEmpty | None = None
+    client_certificate: NonEmpty | None = None  # ms-teams: PEM with private key + certificate
     app_id: NonEmpty | None = None
     environment: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> DeclaredChannel:
+        if (self.client_secret is None) == (self.client_certificate is None):
+            raise ValueError("give exactly one of client_secret and client_certificate")
+        if self.client_certificate is not None:
+            if self.provider != "ms-teams":
+                raise ValueError("client_certificate is for ms-teams channels")
+            certificate_credential(self.client_certificate)  # raises ValueError when unusable
+        return self
+
+    @property
+    def credential(self) -> str:
+        credential = self.client_secret or self.client_certificate
+        assert credential is not None
+        return credential
 
 
 class ChannelsFile(_Model):
@@ -115,7 +134,8 @@ def load_channels_file(path: Path) -> ChannelsFile:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {where}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"GATEWAY_CHANNELS_FILE: {where}: {message}") from None
     except (ValueError, TypeError, OSError) as exc:
         raise ConfigError(f"GATEWAY_CHANNELS_FILE: {exc}") from None
     names = {environment.name for environment in declared.environments}
@@ -150,7 +170,7 @@ async def apply_channels_file(gateway: Gateway, declared: ChannelsFile) -> None:
             channel_id=channel.id,
             provider=channel.provider,
             client_id=channel.client_id,
-            client_secret=Secret(channel.client_secret),
+            client_secret=Secret(channel.credential),
             app_id=channel.app_id,
             environment_id=environment_ids[channel.environment] if channel.environment else None,
             actor=ACTOR,

@@ -137,6 +137,13 @@ async def test_a_key_of_another_environment_is_refused(settings: Settings, tmp_p
         ),
         (CHANNEL + 'provider = "slack"\nenvironment = "ghost"\n', "not declared"),
         ("surprise = 1\n", "surprise"),
+        (CHANNEL.replace('client_secret = "b"\n', "") + 'provider = "slack"\n', "exactly one"),
+        (CHANNEL + 'provider = "slack"\nclient_certificate = "x"\n', "exactly one"),
+        (
+            CHANNEL.replace('client_secret = "b"\n', 'client_certificate = "x"\n')
+            + 'provider = "slack"\n',
+            "for ms-teams",
+        ),
     ],
 )
 def test_a_bad_file_is_one_line_naming_the_variable(

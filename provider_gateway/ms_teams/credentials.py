@@ -21,6 +21,9 @@ from typing import Any
 
 import msal
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from requests.adapters import HTTPAdapter
 
 from provider_gateway.config import Settings
@@ -33,6 +36,38 @@ log = logging.getLogger(__name__)
 # Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
 TOKEN_LEEWAY_SECONDS = 300
 _AADSTS = re.compile(r"AADSTS(\d+)")
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
+
+
+def certificate_credential(pem: str) -> dict[str, str] | None:
+    """msal's certificate credential from a PEM holding a private key and its certificate;
+    None when `pem` is a plain client secret (a Graph secret never looks like PEM).
+
+    Given the certificate, msal signs a PS256 assertion with its SHA-256 thumbprint.
+    """
+    if "-----BEGIN" not in pem:
+        return None
+    blocks = {match.group(1): match.group(0) for match in _PEM_BLOCK.finditer(pem)}
+    key = next((block for label, block in blocks.items() if label.endswith("PRIVATE KEY")), None)
+    certificate = blocks.get("CERTIFICATE")
+    if key is None or certificate is None:
+        raise ValueError("a client certificate PEM needs a private key and its certificate")
+    private = serialization.load_pem_private_key(key.encode(), password=None)
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise ValueError("Entra certificate credentials need an RSA key")
+    public = x509.load_pem_x509_certificate(certificate.encode()).public_key()
+    if _spki(private.public_key()) != _spki(public):
+        raise ValueError("the private key does not belong to the certificate")
+    return {"private_key": key, "public_certificate": certificate}
+
+
+def _spki(key: Any) -> bytes:
+    encoded: bytes = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return encoded
 
 
 class TokenRefused(Exception):
@@ -133,9 +168,10 @@ class GraphTokens:
         app = self._apps.get(key)
         if app is None:
             try:
+                secret = channel.client_secret.reveal()
                 app = msal.ConfidentialClientApplication(
                     channel.client_id,
-                    client_credential=channel.client_secret.reveal(),
+                    client_credential=certificate_credential(secret) or secret,
                     authority=f"{self._login_url}/{tenant_id}",
                     http_client=self._http,
                     timeout=self._timeout,

@@ -11,12 +11,29 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import JWKRegistry
+from joserfc.jws import JWSRegistry
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class _AssertionRegistry(JWSRegistry):
+    max_header_length = 8192  # msal's header carries the certificate chain (x5c)
+
+
+# PS256 is what msal signs with; joserfc only accepts it when named.
+_ASSERTIONS = _AssertionRegistry(algorithms=["PS256", "RS256"], strict_check_header=False)
 
 
 @dataclass
@@ -37,6 +54,7 @@ class GraphCall:
 @dataclass
 class FakeMicrosoft:
     apps: dict[str, str] = field(default_factory=dict)  # client_id -> client_secret
+    certificates: dict[str, str] = field(default_factory=dict)  # client_id -> certificate PEM
     consented: set[tuple[str, str]] = field(default_factory=set)  # (client_id, tenant)
     teams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tenant -> teams
     channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # team -> channels
@@ -65,6 +83,9 @@ class FakeMicrosoft:
     # ---- test controls -------------------------------------------------------------------
     def register_app(self, client_id: str, client_secret: str) -> None:
         self.apps[client_id] = client_secret
+
+    def register_certificate(self, client_id: str, certificate_pem: str) -> None:
+        self.certificates[client_id] = certificate_pem
 
     def consent(self, client_id: str, tenant: str) -> None:
         self.consented.add((client_id, tenant))
@@ -128,7 +149,11 @@ class FakeMicrosoft:
         client_id = form.get("client_id", "")
         if form.get("grant_type") != "client_credentials":
             return _entra_error("unsupported_grant_type", 70003, "Unsupported grant type")
-        if self.apps.get(client_id) != form.get("client_secret"):
+        if "client_assertion" in form:
+            refusal = self._check_assertion(request, tenant, client_id, form)
+            if refusal is not None:
+                return refusal
+        elif self.apps.get(client_id) != form.get("client_secret"):
             return _entra_error("invalid_client", 7000215, "Invalid client secret provided.", 401)
         if form.get("scope") != f"{self.graph_url}/.default":
             return _entra_error(
@@ -152,6 +177,48 @@ class FakeMicrosoft:
                 "access_token": token,
             }
         )
+
+    def _check_assertion(
+        self, request: web.Request, tenant: str, client_id: str, form: dict[str, str]
+    ) -> web.Response | None:
+        """Verify a certificate credential as Entra does: signature, thumbprint, aud, iss/sub."""
+        certificate_pem = self.certificates.get(client_id)
+        if certificate_pem is None or form.get("client_assertion_type") != ASSERTION_TYPE:
+            return _entra_error(
+                "invalid_client", 700027, "Client assertion failed signature validation.", 401
+            )
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+        try:
+            header = json.loads(
+                base64.urlsafe_b64decode(form["client_assertion"].split(".")[0] + "==")
+            )
+            key = JWKRegistry.import_key(
+                certificate.public_key().public_bytes(
+                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+                ),
+                "RSA",
+            )
+            token = jwt.decode(
+                form["client_assertion"], key, algorithms=["PS256", "RS256"], registry=_ASSERTIONS
+            )
+        except (JoseError, ValueError, KeyError):
+            return _entra_error(
+                "invalid_client", 700027, "Client assertion failed signature validation.", 401
+            )
+        thumbprint = (
+            base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+        )
+        claims = token.claims
+        if (
+            str(header.get("x5t#S256", "")).rstrip("=")
+            != thumbprint  # msal pads; Entra accepts both
+            or claims.get("aud") != f"{self.login_url}/{tenant}/oauth2/v2.0/token"
+            or claims.get("iss") != client_id
+            or claims.get("sub") != client_id
+            or int(claims.get("exp", 0)) < time.time()
+        ):
+            return _entra_error("invalid_client", 700027, "Client assertion is not valid.", 401)
+        return None
 
     async def _admin_consent(self, request: web.Request) -> web.Response:
         """What the v1 admin-consent page does once an admin accepts (for browser tests)."""
