@@ -13,7 +13,9 @@ from aiohttp.web_request import BaseRequest
 from provider_gateway.appkeys import (
     GATEWAY,
     HTTP_SESSION,
+    LISTINGS,
     SETTINGS,
+    SHARED_STATE,
     SLACK,
     SLACK_INSTALLER,
     TEAMS,
@@ -21,7 +23,6 @@ from provider_gateway.appkeys import (
 )
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
-from provider_gateway.coordination import InProcessKeyedLocks, InProcessOneTimeKeys
 from provider_gateway.cors import cors_middleware
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
@@ -33,6 +34,9 @@ from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.routes import routes as teams_routes
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.ops import routes as ops_routes
+from provider_gateway.shared.backends import RedisBackend
+from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
 from provider_gateway.slack.client import SlackClient
 from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.routes import routes as slack_routes
@@ -52,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_gateway_context)
     app.cleanup_ctx.append(_http_context)
+    app.cleanup_ctx.append(_shared_state_context)
     app.cleanup_ctx.append(_providers_context)
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
@@ -76,20 +81,35 @@ async def _http_context(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    backend = (
+        RedisBackend(settings.redis_url.reveal(), settings.redis_prefix)
+        if settings.redis_url
+        else None
+    )
+    state = SharedState(backend)
+    app[SHARED_STATE] = state
+    listings = ListingCache(state, settings.cache_ttl_seconds)
+    app[LISTINGS] = listings
+    app[GATEWAY].channel_data.on_change(listings.invalidate)
+    yield
+    await state.close()
+
+
 async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     settings, gateway, session = app[SETTINGS], app[GATEWAY], app[HTTP_SESSION]
-    locks, states, origins = (
-        InProcessKeyedLocks(),
-        InProcessOneTimeKeys(),
-        redirect_origins(settings),
-    )
+    state, listings = app[SHARED_STATE], app[LISTINGS]
+    locks, states = SharedLocks(state), SharedOneTimeKeys(state)
+    origins = redirect_origins(settings)
     slack_client = SlackClient(session, settings.slack_api_url)
-    app[SLACK] = SlackService(gateway, slack_client, locks)
+    app[SLACK] = SlackService(gateway, slack_client, locks, listings)
     app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, states, origins)
     # msal is synchronous: its calls run here, never on the event loop.
     msal_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="msal")
-    graph_tokens = GraphTokens(settings, locks, msal_threads)
-    app[TEAMS] = TeamsService(gateway, graph_tokens, GraphClient(session, settings.ms_graph_url))
+    graph_tokens = GraphTokens(settings, locks, msal_threads, state, gateway.key_ring)
+    graph = GraphClient(session, settings.ms_graph_url)
+    app[TEAMS] = TeamsService(gateway, graph_tokens, graph, listings)
     app[TEAMS_INSTALLER] = TeamsInstaller(gateway, graph_tokens, states, origins)
     yield
     graph_tokens.close()

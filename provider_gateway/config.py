@@ -56,6 +56,7 @@ class Settings:
     data_dir: Path
     database_url: Secret
     redis_url: Secret | None
+    redis_prefix: str
     encryption_keys: tuple[Secret, ...]
     public_url: str | None
     allowed_origins: tuple[str, ...]
@@ -92,6 +93,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url,
         redis_url=reader.get("GATEWAY_REDIS_URL", _redis_url),
+        redis_prefix=_required(
+            reader.get("GATEWAY_REDIS_PREFIX", _redis_prefix, "provider-gateway")
+        ),
         encryption_keys=reader.get("GATEWAY_ENCRYPTION_KEYS", _fernet_keys, default=()) or (),
         public_url=reader.get("GATEWAY_PUBLIC_URL", _origin),
         allowed_origins=reader.get("GATEWAY_ALLOWED_ORIGINS", _origins, default=()) or (),
@@ -149,6 +153,12 @@ def _redis_url(raw: str) -> Secret:
     if url.scheme not in {"redis", "rediss", "unix"}:
         raise ValueError("must start with redis://, rediss:// or unix://")
     return Secret(raw)
+
+
+def _redis_prefix(raw: str) -> str:
+    if not all(c.isalnum() or c in "-_:." for c in raw) or len(raw) > 64:
+        raise ValueError("letters, digits and - _ : . only (at most 64)")
+    return raw
 
 
 def _fernet_keys(raw: str) -> tuple[Secret, ...]:

@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from provider_gateway import __version__
-from provider_gateway.appkeys import GATEWAY
+from provider_gateway.appkeys import GATEWAY, SHARED_STATE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -37,11 +37,13 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:  # any failure means "not ready"; the reason is logged, not returned
         log.warning("readiness: database unreachable: %s", type(exc).__name__)
         checks["database"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "unavailable", "checks": checks},
-        status=200 if ready else 503,
+    # Redis down is a degradation, not unreadiness: requests go straight upstream meanwhile.
+    checks["redis"] = await request.app[SHARED_STATE].check()
+    ready = checks["database"] == "ok"
+    status = (
+        "unavailable" if not ready else "degraded" if checks["redis"] == "degraded" else "ready"
     )
+    return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
 
 
 @routes.get("/openapi.json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 import ssl
@@ -28,9 +29,11 @@ from requests.adapters import HTTPAdapter
 
 from provider_gateway.config import Settings
 from provider_gateway.coordination import KeyedLocks
+from provider_gateway.crypto import KeyRing, UndecryptableError
 from provider_gateway.errors import UpstreamError, UpstreamTimeout
 from provider_gateway.http_client import ssl_context
 from provider_gateway.models import Channel
+from provider_gateway.shared.state import SharedState
 
 log = logging.getLogger(__name__)
 # Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
@@ -115,6 +118,8 @@ class GraphTokens:
         settings: Settings,
         locks: KeyedLocks,
         executor: ThreadPoolExecutor,
+        shared: SharedState,
+        key_ring: KeyRing,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._login_url = settings.ms_login_url
@@ -124,29 +129,55 @@ class GraphTokens:
         self._locks = locks
         self._executor = executor
         self._clock = clock
+        self._shared = shared
+        self._key_ring = key_ring
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._tokens: dict[str, _Token] = {}
 
     async def token(self, channel: Channel, tenant_id: str) -> str:
+        """From this process, else from the other replicas (Redis), else from Entra: once."""
         key = _cache_key(channel, tenant_id)
-        cached = self._tokens.get(key)
-        if cached and cached.expires_at - TOKEN_LEEWAY_SECONDS > self._clock():
-            return cached.access_token
+        token = self._fresh(self._tokens.get(key)) or self._fresh(await self._from_shared(key))
+        if token is not None:
+            self._tokens[key] = token
+            return token.access_token
         async with self._locks.hold(f"graph-token:{key}"):
-            cached = self._tokens.get(key)  # filled while we waited?
-            if cached and cached.expires_at - TOKEN_LEEWAY_SECONDS > self._clock():
-                return cached.access_token
-            reply = await self._in_thread(self._acquire, channel, tenant_id, key)
-            token = _Token(
-                reply["access_token"], self._clock() + int(reply.get("expires_in", 3599))
-            )
+            token = self._fresh(await self._from_shared(key))  # fetched while we waited?
+            if token is None:
+                reply = await self._in_thread(self._acquire, channel, tenant_id, key)
+                expires_at = self._clock() + int(reply.get("expires_in", 3599))
+                token = _Token(reply["access_token"], expires_at)
+                await self._to_shared(key, token)
             self._tokens[key] = token
             return token.access_token
 
-    def forget(self, channel: Channel, tenant_id: str) -> None:
+    async def forget(self, channel: Channel, tenant_id: str) -> None:
         key = _cache_key(channel, tenant_id)
         self._tokens.pop(key, None)
         self._apps.pop(key, None)
+        await self._shared.set(_shared_key(key), b"", 1)
+
+    def _fresh(self, token: _Token | None) -> _Token | None:
+        if token and token.expires_at - TOKEN_LEEWAY_SECONDS > self._clock():
+            return token
+        return None
+
+    async def _from_shared(self, key: str) -> _Token | None:
+        sealed = await self._shared.get(_shared_key(key))
+        if not sealed:
+            return None
+        try:
+            access_token, expires_at = json.loads(self._key_ring.decrypt(sealed.decode()))
+        except (UndecryptableError, ValueError, UnicodeDecodeError):
+            return None  # written under a key we no longer hold, or garbage: fetch anew
+        return _Token(str(access_token), float(expires_at))
+
+    async def _to_shared(self, key: str, token: _Token) -> None:
+        """Encrypted, like everything else the gateway keeps outside its process."""
+        sealed = self._key_ring.encrypt(json.dumps([token.access_token, token.expires_at]).encode())
+        ttl = token.expires_at - TOKEN_LEEWAY_SECONDS - self._clock()
+        if ttl > 0:
+            await self._shared.set(_shared_key(key), sealed.encode(), ttl)
 
     def close(self) -> None:
         self._http.close()
@@ -185,6 +216,10 @@ class GraphTokens:
         if "access_token" not in reply:
             raise TokenRefused(_reason(reply))
         return reply
+
+
+def _shared_key(key: str) -> str:
+    return "graph-token:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def _cache_key(channel: Channel, tenant_id: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from provider_gateway.auth import MS_TEAMS_CHANNELS_READ, Principal
@@ -13,6 +13,7 @@ from provider_gateway.models import Channel, Recipient
 from provider_gateway.ms_teams import models
 from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
+from provider_gateway.shared.listings import ListingCache
 from provider_gateway.storage.audit import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,13 @@ CHANNELS_OPTIONS = ("$filter", "$select")
 
 
 class TeamsService:
-    def __init__(self, gateway: Gateway, tokens: GraphTokens, graph: GraphClient) -> None:
+    def __init__(
+        self, gateway: Gateway, tokens: GraphTokens, graph: GraphClient, listings: ListingCache
+    ) -> None:
         self._gateway = gateway
         self._tokens = tokens
         self._graph = graph
+        self._listings = listings
 
     async def auth_check(
         self, principal: Principal, channel_id: str, tenant: Recipient
@@ -55,12 +59,18 @@ class TeamsService:
     ) -> dict[str, Any]:
         channel, tenant_id = await self._connected(principal, channel_id, tenant)
         forwarded = models.odata_options(options, TEAMS_OPTIONS)
-        token = await self._app_token(channel, tenant_id)
-        try:
-            teams, skip_token = await self._graph.list_teams(token, forwarded)
-        except GraphRefusal as refusal:
-            raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
-        return models.teams_response(teams, skip_token)
+
+        async def load() -> dict[str, Any]:
+            token = await self._app_token(channel, tenant_id)
+            try:
+                teams, skip_token = await self._graph.list_teams(token, forwarded)
+            except GraphRefusal as refusal:
+                raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+            return models.teams_response(teams, skip_token)
+
+        return await self._cached(
+            principal, channel, tenant, tenant_id, "teams.teams", forwarded, load
+        )
 
     async def list_channels(
         self,
@@ -72,12 +82,39 @@ class TeamsService:
     ) -> dict[str, Any]:
         channel, tenant_id = await self._connected(principal, channel_id, tenant)
         forwarded = models.odata_options(options, CHANNELS_OPTIONS)
-        token = await self._app_token(channel, tenant_id)
-        try:
-            channels = await self._graph.list_channels(token, team_id, forwarded)
-        except GraphRefusal as refusal:
-            raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
-        return models.channels_response(channels)
+
+        async def load() -> dict[str, Any]:
+            token = await self._app_token(channel, tenant_id)
+            try:
+                channels = await self._graph.list_channels(token, team_id, forwarded)
+            except GraphRefusal as refusal:
+                raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+            return models.channels_response(channels)
+
+        query = {**forwarded, "team_id": team_id}
+        return await self._cached(
+            principal, channel, tenant, tenant_id, "teams.channels", query, load
+        )
+
+    async def _cached(
+        self,
+        principal: Principal,
+        channel: Channel,
+        tenant: Recipient,
+        tenant_id: str,
+        kind: str,
+        query: Mapping[str, str],
+        load: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        return await self._listings.get_or_load(
+            principal.environment.id,
+            channel.id,
+            tenant,
+            kind=kind,
+            credential=f"{channel.client_id}:{tenant_id}",
+            query=query,
+            load=load,
+        )
 
     async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
         channel, tenant_id = await self._connected(principal, channel_id, tenant)
@@ -105,7 +142,7 @@ class TeamsService:
                 details={"provider": "ms-teams", "ms_teams_tenant_id": tenant_id},
             ),
         )
-        self._tokens.forget(channel, tenant_id)
+        await self._tokens.forget(channel, tenant_id)
         log.info(
             "teams access revoked", extra={"tenant": tenant.describe(), "channel_id": channel.id}
         )

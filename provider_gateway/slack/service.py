@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from provider_gateway.coordination import KeyedLocks
 from provider_gateway.errors import Forbidden, InvalidParams, UpstreamError
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
+from provider_gateway.shared.listings import ListingCache
 from provider_gateway.slack import models
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.storage.audit import AuditEntry
@@ -56,11 +58,13 @@ class SlackService:
         gateway: Gateway,
         client: SlackClient,
         locks: KeyedLocks,
+        listings: ListingCache,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._gateway = gateway
         self._client = client
         self._locks = locks
+        self._listings = listings
         self._clock = clock
 
     @property
@@ -82,19 +86,35 @@ class SlackService:
         self, principal: Principal, channel_id: str, tenant: Recipient, query: models.ChannelQuery
     ) -> dict[str, Any]:
         channel = await self._authorize(principal, channel_id, tenant)
+        environment_id = principal.environment.id
         try:
-            token = await self._usable_token(principal.environment.id, channel, tenant)
-            reply = await self._client.conversations_list(
-                token["access_token"],
-                cursor=query.cursor,
-                limit=query.limit,
-                exclude_archived=query.exclude_archived,
-                types=query.types,
-                team_id=query.team_id,
-            )
+            token = await self._usable_token(environment_id, channel, tenant)
         except SlackRefusal as refusal:
             raise _listing_error(refusal) from None
-        return models.channels_response(reply, default_team_id=token.get("team_id"))
+
+        async def load() -> dict[str, Any]:
+            try:
+                reply = await self._client.conversations_list(
+                    token["access_token"],
+                    cursor=query.cursor,
+                    limit=query.limit,
+                    exclude_archived=query.exclude_archived,
+                    types=query.types,
+                    team_id=query.team_id,
+                )
+            except SlackRefusal as refusal:
+                raise _listing_error(refusal) from None
+            return models.channels_response(reply, default_team_id=token.get("team_id"))
+
+        return await self._listings.get_or_load(
+            environment_id,
+            channel.id,
+            tenant,
+            kind="slack.channels",
+            credential=token["access_token"],
+            query=dataclasses.asdict(query),
+            load=load,
+        )
 
     async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
         channel = await self._authorize(principal, channel_id, tenant)

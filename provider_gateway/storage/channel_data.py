@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
@@ -27,10 +27,19 @@ class ConcurrentUpdateError(Exception):
     """The same channel data kept changing under us; the caller may retry later."""
 
 
+ChangeListener = Callable[[str, str, Recipient], Awaitable[None]]
+
+
 class ChannelDataStore:
     def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
         self._engine = engine
         self._key_ring = key_ring
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call `listener(environment_id, channel_id, recipient)` after every committed write
+        (installs, refreshes, revokes and API writes all come through here)."""
+        self._listeners.append(listener)
 
     async def get(
         self, environment_id: str, channel_id: str, recipient: Recipient
@@ -69,7 +78,10 @@ class ChannelDataStore:
                 entry = audit(current, new) if audit else None
                 if entry is not None:
                     await record(connection, entry)
-                return new
+            if new != current:
+                for listener in self._listeners:
+                    await listener(environment_id, channel_id, recipient)
+            return new
         raise ConcurrentUpdateError(f"channel data of {recipient.describe()} kept changing")
 
     async def _write(

@@ -1,0 +1,144 @@
+"""Two backends with the same small async interface: in-process, and Redis (redis.asyncio)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+# Redis answers in well under a millisecond; the bound is generous because the reply is read
+# by our own event loop, which under load may get to it late even when Redis was quick.
+REDIS_TIMEOUT_SECONDS = 1.0
+_COMPARE_AND_DELETE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class BackendUnavailable(Exception):
+    """The shared backend did not answer (in time)."""
+
+
+class Backend(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def add(self, key: str, value: bytes, ttl: float) -> bool: ...  # set if absent
+    async def delete_if(self, key: str, value: bytes) -> None: ...  # only if it holds value
+
+    async def incr(self, key: str) -> int: ...
+    async def exists(self, key: str) -> bool: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[bytes, float]] = {}
+
+    def _live(self, key: str) -> bytes | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        if entry[1] and entry[1] < time.monotonic():
+            del self._values[key]
+            return None
+        return entry[0]
+
+    def _sweep(self) -> None:
+        if len(self._values) > 50_000:
+            now = time.monotonic()
+            self._values = {k: v for k, v in self._values.items() if not v[1] or v[1] >= now}
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._sweep()
+        self._values[key] = (value, time.monotonic() + ttl)
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete_if(self, key: str, value: bytes) -> None:
+        if self._live(key) == value:
+            del self._values[key]
+
+    async def incr(self, key: str) -> int:
+        number = int(self._live(key) or b"0") + 1
+        self._values[key] = (str(number).encode(), 0.0)
+        return number
+
+    async def exists(self, key: str) -> bool:
+        return self._live(key) is not None
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisBackend:
+    """Every failure (refused, reset, slower than REDIS_TIMEOUT_SECONDS) is BackendUnavailable."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self._client = redis.Redis.from_url(
+            url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            # redis-py's default is 10 retries with backoff, on timeouts too: seconds per call
+            # when Redis is down. One immediate retry on a connection error is enough to get
+            # past a pooled socket that died with a restarted Redis; a timeout is final.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=10,
+        )
+        self._prefix = prefix
+        self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:{key}"
+
+    async def get(self, key: str) -> bytes | None:
+        value = await _answer(self._client.get(self._key(key)))
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        await _answer(self._client.set(self._key(key), value, px=_ms(ttl)))
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        return bool(await _answer(self._client.set(self._key(key), value, px=_ms(ttl), nx=True)))
+
+    async def delete_if(self, key: str, value: bytes) -> None:
+        await _answer(self._compare_and_delete(keys=[self._key(key)], args=[value]))
+
+    async def incr(self, key: str) -> int:
+        return int(await _answer(self._client.incr(self._key(key))))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await _answer(self._client.exists(self._key(key))))
+
+    async def ping(self) -> None:
+        await _answer(self._client.ping())
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+async def _answer(pending: Awaitable[Any]) -> Any:
+    try:
+        return await pending
+    except (RedisError, OSError, TimeoutError) as error:
+        raise BackendUnavailable(type(error).__name__) from None

@@ -1,0 +1,124 @@
+"""Cached provider listings (Slack channels, Teams teams/channels) with single-flight.
+
+Keys carry a per-tenant generation counter: storing, rotating or revoking a credential bumps
+it, so older entries are simply never read again (no key scans) and expire by TTL.
+Identical concurrent misses make one upstream call: in-process they share one task; across
+replicas one fills the entry under a short lock while the others wait for it, bounded, and
+fall back to a direct call if the filler dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from provider_gateway.models import Recipient
+from provider_gateway.shared.state import SharedState
+
+Loader = Callable[[], Awaitable[dict[str, Any]]]
+_FILL_LOCK_SECONDS = 10.0
+_MAX_WAIT_SECONDS = 5.0
+
+
+@dataclass
+class ListingStats:
+    hits: int = 0
+    misses: int = 0
+    joins: int = 0  # requests answered by another request's upstream call
+
+
+class ListingCache:
+    def __init__(
+        self, state: SharedState, ttl_seconds: int, *, max_wait: float = _MAX_WAIT_SECONDS
+    ) -> None:
+        self._state = state
+        self._ttl = ttl_seconds
+        self._max_wait = max_wait
+        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self.stats = ListingStats()
+
+    async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
+        await self._state.incr(_generation_key(environment_id, channel_id, tenant))
+
+    async def get_or_load(
+        self,
+        environment_id: str,
+        channel_id: str,
+        tenant: Recipient,
+        *,
+        kind: str,
+        credential: str,
+        query: Mapping[str, Any],
+        load: Loader,
+    ) -> dict[str, Any]:
+        if self._ttl <= 0:
+            return await load()
+        generation = await self._state.get(_generation_key(environment_id, channel_id, tenant))
+        key = "listing:" + _digest(
+            environment_id,
+            channel_id,
+            tenant.describe(),
+            (generation or b"0").decode(),
+            kind,
+            hashlib.sha256(credential.encode()).hexdigest(),
+            json.dumps(query, sort_keys=True),
+        )
+        cached = await self._state.get(key)
+        if cached is not None:
+            self.stats.hits += 1
+            value: dict[str, Any] = json.loads(cached)
+            return value
+        running = self._inflight.get(key)
+        if running is not None:
+            self.stats.joins += 1
+            return await asyncio.shield(running)
+        self.stats.misses += 1
+        task = asyncio.ensure_future(self._fill(key, load))
+        self._inflight[key] = task
+        task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _fill(self, key: str, load: Loader) -> dict[str, Any]:
+        token = secrets.token_bytes(16)
+        if await self._state.add(key + ":filling", token, _FILL_LOCK_SECONDS):
+            try:
+                cached = await self._state.get(key)  # filled just before we took the lock?
+                if cached is not None:
+                    self.stats.joins += 1
+                    filled: dict[str, Any] = json.loads(cached)
+                    return filled
+                value = await load()
+                await self._state.set(key, json.dumps(value).encode(), self._ttl)
+                return value
+            finally:
+                await self._state.delete_if(key + ":filling", token)
+        # Another replica is calling upstream for this page: wait for its answer.
+        deadline, delay = time.monotonic() + self._max_wait, 0.005
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            filling = await self._state.exists(key + ":filling")
+            # Read the entry after the lock: a filler stores, then unlocks, so a lock seen
+            # gone here means the entry is there, or the filler failed.
+            cached = await self._state.get(key)
+            if cached is not None:
+                self.stats.joins += 1
+                shared: dict[str, Any] = json.loads(cached)
+                return shared
+            if not filling:
+                break  # the filler failed: stop waiting
+        return await load()
+
+
+def _generation_key(environment_id: str, channel_id: str, tenant: Recipient) -> str:
+    return "generation:" + _digest(environment_id, channel_id, tenant.describe())
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]

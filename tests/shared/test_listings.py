@@ -1,0 +1,121 @@
+"""The listing cache: single-flight, generations, and replicas sharing one Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from provider_gateway.models import Recipient
+from provider_gateway.shared.backends import RedisBackend
+from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.state import SharedState
+from tests.shared.conftest import REDIS_URL
+
+TENANT = Recipient.object("$tenants", "acme")
+
+
+def _loader(calls: list[int], delay: float = 0.05) -> Any:
+    async def load() -> dict[str, Any]:
+        calls.append(1)
+        await asyncio.sleep(delay)
+        return {"page": len(calls)}
+
+    return load
+
+
+async def _get(
+    cache: ListingCache, load: Any, query: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return await cache.get_or_load(
+        "env",
+        "chan",
+        TENANT,
+        kind="slack.channels",
+        credential="xoxb-1",
+        query=query or {},
+        load=load,
+    )
+
+
+async def test_identical_concurrent_misses_make_one_call(shared_state: SharedState) -> None:
+    cache, calls = ListingCache(shared_state, 60), []
+    results = await asyncio.gather(*(_get(cache, _loader(calls)) for _ in range(100)))
+    assert len(calls) == 1
+    assert all(result == {"page": 1} for result in results)
+    assert await _get(cache, _loader(calls)) == {"page": 1}  # and then a hit
+    assert len(calls) == 1
+    assert cache.stats.hits == 1
+    assert cache.stats.misses == 1
+
+
+async def test_different_queries_are_different_entries(shared_state: SharedState) -> None:
+    cache, calls = ListingCache(shared_state, 60), []
+    await _get(cache, _loader(calls), {"cursor": None})
+    await _get(cache, _loader(calls), {"cursor": "abc"})
+    assert len(calls) == 2
+
+
+async def test_invalidation_is_immediate(shared_state: SharedState) -> None:
+    cache, calls = ListingCache(shared_state, 60), []
+    await _get(cache, _loader(calls))
+    await cache.invalidate("env", "chan", TENANT)
+    assert await _get(cache, _loader(calls)) == {"page": 2}
+
+
+async def test_errors_are_not_cached(shared_state: SharedState) -> None:
+    cache, attempts = ListingCache(shared_state, 60), []
+
+    async def failing() -> dict[str, Any]:
+        attempts.append(1)
+        raise RuntimeError("upstream down")
+
+    for _ in range(2):
+        with contextlib.suppress(RuntimeError):
+            await _get(cache, failing)
+    assert len(attempts) == 2
+
+
+async def test_ttl_zero_disables_caching(shared_state: SharedState) -> None:
+    cache, calls = ListingCache(shared_state, 0), []
+    await _get(cache, _loader(calls))
+    await _get(cache, _loader(calls))
+    assert len(calls) == 2
+
+
+async def test_replicas_sharing_redis_make_one_call_per_page(redis_prefix: str) -> None:
+    states = [SharedState(RedisBackend(REDIS_URL, redis_prefix)) for _ in range(2)]
+    caches = [ListingCache(state, 60) for state in states]
+    calls: list[int] = []
+    results = await asyncio.gather(*(_get(caches[i % 2], _loader(calls, 0.2)) for i in range(100)))
+    assert len(calls) == 1
+    assert {tuple(r.items()) for r in results} == {(("page", 1),)}
+    for state in states:
+        await state.close()
+
+
+async def test_a_waiter_falls_back_when_the_filler_is_stuck(redis_prefix: str) -> None:
+    """Another replica holds the fill lock and its upstream call hangs (or it died): the
+    waiting replica answers with its own call once its bounded wait is over."""
+    stuck_state = SharedState(RedisBackend(REDIS_URL, redis_prefix))
+    stuck = ListingCache(stuck_state, 60)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hangs() -> dict[str, Any]:
+        started.set()
+        await release.wait()
+        return {"page": "late"}
+
+    filler = asyncio.ensure_future(_get(stuck, hangs))
+    await started.wait()
+
+    survivor_state = SharedState(RedisBackend(REDIS_URL, redis_prefix))
+    survivor, calls = ListingCache(survivor_state, 60, max_wait=0.3), []
+    assert await _get(survivor, _loader(calls)) == {"page": 1}
+    assert len(calls) == 1
+    assert not filler.done()
+
+    release.set()
+    await filler
+    for state in (stuck_state, survivor_state):
+        await state.close()

@@ -1,0 +1,199 @@
+"""Listing cache and coordination through the whole gateway, with real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from provider_gateway.app import create_app
+from provider_gateway.appkeys import GATEWAY
+from provider_gateway.config import Settings
+from tests.fakes.slack import FakeSlack
+from tests.shared.conftest import REDIS_URL, drop_prefix
+from tests.slack.conftest import TEAM
+from tests.slack.support import install_token
+from tests.support import World, seed_world, serve
+
+TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
+
+
+def _channels(client: TestClient, world: World, **options: str) -> Any:
+    params = {
+        "access_token_object": TENANT,
+        **{f"query_options[{k}]": v for k, v in options.items()},
+    }
+    return client.get(
+        f"/v1/providers/slack/{world.slack.id}/channels",
+        params=params,
+        headers=world.secret_headers(),
+    )
+
+
+@pytest.fixture
+async def redis_settings(
+    make_settings: Callable[..., Settings], fake_slack: FakeSlack, redis_prefix: str
+) -> Settings:
+    return make_settings(
+        SLACK_API_URL=fake_slack.api_url,
+        GATEWAY_REDIS_URL=REDIS_URL,
+        GATEWAY_REDIS_PREFIX=redis_prefix,
+    )
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    import uuid
+
+    prefix = f"pgw-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    await drop_prefix(prefix)
+
+
+async def test_two_replicas_make_one_upstream_call_per_page(
+    aiohttp_client: Any, redis_settings: Settings, fake_slack: FakeSlack
+) -> None:
+    replicas = [await serve(aiohttp_client, create_app(redis_settings)) for _ in range(2)]
+    world = await seed_world(replicas[0].app[GATEWAY])
+    fake_slack.register_app(world.slack.client_id, world.slack.client_secret.reveal())
+    fake_slack.add_workspace(TEAM, 450)
+    await install_token(replicas[0], world, fake_slack.mint_token(TEAM))
+
+    first = await asyncio.gather(
+        *(_channels(replicas[i % 2], world, limit="200") for i in range(100))
+    )
+    assert [response.status for response in first] == [200] * 100
+    cursor = (await first[0].json())["next_cursor"]
+    second = await asyncio.gather(
+        *(_channels(replicas[i % 2], world, limit="200", cursor=cursor) for i in range(100))
+    )
+    assert [response.status for response in second] == [200] * 100
+    calls = fake_slack.calls_to("conversations.list")
+    assert len(calls) == 2, [call.params.get("cursor") for call in calls]  # one per page
+    assert {await r.text() for r in second} == {await second[0].text()}
+
+
+async def test_credential_changes_invalidate_at_once(
+    client: TestClient, world: World, fake_slack: FakeSlack
+) -> None:
+    token = fake_slack.mint_token(TEAM)
+    await install_token(client, world, token)
+    assert (await _channels(client, world)).status == 200
+    assert (await _channels(client, world)).status == 200
+    assert len(fake_slack.calls_to("conversations.list")) == 1  # second one was cached
+
+    revoked = await client.put(
+        f"/v1/providers/slack/{world.slack.id}/revoke_access",
+        params={"access_token_object": TENANT},
+        headers=world.secret_headers(),
+    )
+    assert revoked.status == 200
+    assert (await _channels(client, world)).status == 403  # never a cached listing after revoke
+
+    await install_token(client, world, fake_slack.mint_token(TEAM))
+    checked = await client.get(
+        f"/v1/providers/slack/{world.slack.id}/auth_check",
+        params={"access_token_object": TENANT},
+        headers=world.secret_headers(),
+    )
+    assert await checked.json() == {"connection": {"ok": True}}  # auth_check is never cached
+    assert (await _channels(client, world)).status == 200
+    assert len(fake_slack.calls_to("conversations.list")) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def private_redis() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """A redis-server of the test's own on a free port, which the test may kill and restart."""
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/ensure-services needs it)")
+    port = _free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        return process
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+async def test_redis_dying_mid_load_fails_nothing_and_caching_resumes(
+    aiohttp_client: Any,
+    make_settings: Callable[..., Settings],
+    fake_slack: FakeSlack,
+    private_redis: Any,
+) -> None:
+    server = private_redis()
+    settings = make_settings(
+        SLACK_API_URL=fake_slack.api_url,
+        GATEWAY_REDIS_URL=f"redis://127.0.0.1:{private_redis.port}/0",
+    )
+    client = await serve(aiohttp_client, create_app(settings))
+    world = await seed_world(client.app[GATEWAY])
+    fake_slack.register_app(world.slack.client_id, world.slack.client_secret.reveal())
+    await install_token(client, world, fake_slack.mint_token(TEAM))
+
+    statuses: list[int] = []
+
+    async def load(rounds: int) -> None:
+        for _ in range(rounds):
+            responses = await asyncio.gather(*(_channels(client, world) for _ in range(10)))
+            statuses.extend(response.status for response in responses)
+
+    await load(3)
+    server.kill()
+    server.wait()
+    await load(5)  # Redis gone: straight upstream (or the in-process fallback), never a 5xx
+    ready = await (await client.get("/readyz")).json()
+    assert ready["status"] == "degraded"
+    assert ready["checks"]["redis"] == "degraded"
+
+    private_redis()  # back on the same port
+    for _ in range(100):  # readiness notices the recovery, and ends the in-process spell
+        if (await (await client.get("/readyz")).json())["checks"]["redis"] == "ok":
+            break
+        await asyncio.sleep(0.05)
+    await load(1)
+    calls_before = len(fake_slack.calls_to("conversations.list"))
+    await load(3)
+    assert len(fake_slack.calls_to("conversations.list")) == calls_before  # cached in Redis again
+    assert (await (await client.get("/readyz")).json())["checks"]["redis"] == "ok"
+    assert set(statuses) == {200}
