@@ -14,6 +14,7 @@ from provider_gateway.appkeys import (
     GATEWAY,
     HTTP_SESSION,
     LISTINGS,
+    RATE_LIMITER,
     SETTINGS,
     SHARED_STATE,
     SLACK,
@@ -34,6 +35,7 @@ from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.routes import routes as teams_routes
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.ops import routes as ops_routes
+from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.listings import ListingCache
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
@@ -93,6 +95,7 @@ async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     listings = ListingCache(state, settings.cache_ttl_seconds)
     app[LISTINGS] = listings
     app[GATEWAY].channel_data.on_change(listings.invalidate)
+    app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits)
     yield
     await state.close()
 

@@ -10,6 +10,7 @@ from provider_gateway.config import Settings
 from provider_gateway.gateway import Gateway
 from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.service import TeamsService
+from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.listings import ListingCache
 from provider_gateway.shared.state import SharedState
 from provider_gateway.slack.oauth import SlackInstaller
@@ -20,6 +21,7 @@ GATEWAY = web.AppKey("gateway", Gateway)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SHARED_STATE = web.AppKey("shared_state", SharedState)
 LISTINGS = web.AppKey("listings", ListingCache)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 SLACK = web.AppKey("slack", SlackService)
 SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
 TEAMS = web.AppKey("teams", TeamsService)

@@ -65,6 +65,7 @@ class Settings:
     ms_login_url: str
     ms_graph_url: str
     cache_ttl_seconds: int
+    rate_limits: dict[int, int]  # Knock tier -> requests per second; empty: no limits
     upstream_timeout_seconds: float
     log_level: LogLevel
     log_format: LogFormat
@@ -108,6 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             reader.get("MS_GRAPH_URL", _host_url, "https://graph.microsoft.com")
         ),
         cache_ttl_seconds=_required(reader.get("GATEWAY_CACHE_TTL_SECONDS", _non_negative_int, 60)),
+        rate_limits=_required(reader.get("GATEWAY_RATE_LIMITS", _rate_limits, dict(KNOCK_TIERS))),
         upstream_timeout_seconds=_required(
             reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
         ),
@@ -153,6 +155,25 @@ def _redis_url(raw: str) -> Secret:
     if url.scheme not in {"redis", "rediss", "unix"}:
         raise ValueError("must start with redis://, rediss:// or unix://")
     return Secret(raw)
+
+
+# Knock's per-endpoint rate-limit tiers, in requests per second (docs: API rate limits).
+KNOCK_TIERS: dict[int, int] = {1: 1, 2: 5, 3: 60, 4: 200, 5: 1000}
+
+
+def _rate_limits(raw: str) -> dict[int, int]:
+    """`knock` (Knock's tiers), `off`, or overrides such as `2=20,3=100`."""
+    if raw.lower() == "knock":
+        return dict(KNOCK_TIERS)
+    if raw.lower() == "off":
+        return {}
+    limits = dict(KNOCK_TIERS)
+    for part in raw.split(","):
+        tier, _, rate = part.strip().partition("=")
+        if not (tier.isdigit() and int(tier) in KNOCK_TIERS and rate.isdigit() and int(rate) > 0):
+            raise ValueError("knock, off, or tier=requests-per-second pairs like 2=20,3=100")
+        limits[int(tier)] = int(rate)
+    return limits
 
 
 def _redis_prefix(raw: str) -> str:

@@ -8,7 +8,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from provider_gateway.appkeys import GATEWAY, PRINCIPAL, REQUEST_ID
+from provider_gateway.appkeys import GATEWAY, PRINCIPAL, RATE_LIMITER, REQUEST_ID
 from provider_gateway.errors import (
     GatewayError,
     MethodNotAllowed,
@@ -16,6 +16,7 @@ from provider_gateway.errors import (
     PayloadTooLarge,
 )
 from provider_gateway.logs import request_id_var
+from provider_gateway.rate_limits import tier_for
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,15 @@ def _from_http_exception(exc: web.HTTPException) -> GatewayError:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every `/v1/` call is authenticated before its handler runs; preflights are CORS's."""
+    """Every `/v1/` call is authenticated, then counted against its Knock rate-limit tier,
+    before its handler runs; preflights are CORS's."""
     if request.path.startswith("/v1/") and request.method != "OPTIONS":
         gateway = request.app[GATEWAY]
-        request[PRINCIPAL] = await gateway.authenticator.authenticate(
+        principal = await gateway.authenticator.authenticate(
             request.headers.get("Authorization"), request.headers.get("X-Knock-User-Token")
         )
+        request[PRINCIPAL] = principal
+        tier = tier_for(request.method, request.path)
+        if tier is not None:
+            await request.app[RATE_LIMITER].check(principal, tier)
     return await handler(request)

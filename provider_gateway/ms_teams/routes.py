@@ -32,7 +32,7 @@ async def list_teams(request: web.Request) -> web.Response:
         tenant,
         wire.query_options(request.query),
     )
-    return web.json_response(result)
+    return web.Response(body=result, content_type="application/json")
 
 
 @routes.get("/v1/providers/ms-teams/{channel_id}/channels")
@@ -45,7 +45,7 @@ async def list_channels(request: web.Request) -> web.Response:
         required_team_id(request.query),
         wire.query_options(request.query),
     )
-    return web.json_response(result)
+    return web.Response(body=result, content_type="application/json")
 
 
 @routes.put("/v1/providers/ms-teams/{channel_id}/revoke_access")

@@ -13,7 +13,7 @@ from provider_gateway.models import Channel, Recipient
 from provider_gateway.ms_teams import models
 from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
-from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.storage.audit import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,12 @@ class TeamsService:
         self._tokens = tokens
         self._graph = graph
         self._listings = listings
+        self._tenant_ids: GenerationMemo[str] = GenerationMemo()
 
     async def auth_check(
         self, principal: Principal, channel_id: str, tenant: Recipient
     ) -> dict[str, Any]:
-        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        channel, tenant_id, _ = await self._connected(principal, channel_id, tenant)
         try:
             token = await self._tokens.token(channel, tenant_id)
             # The cheapest call that proves consent: one team id (needs Team.ReadBasic.All).
@@ -56,8 +57,8 @@ class TeamsService:
 
     async def list_teams(
         self, principal: Principal, channel_id: str, tenant: Recipient, options: Mapping[str, str]
-    ) -> dict[str, Any]:
-        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+    ) -> bytes:
+        channel, tenant_id, generation = await self._connected(principal, channel_id, tenant)
         forwarded = models.odata_options(options, TEAMS_OPTIONS)
 
         async def load() -> dict[str, Any]:
@@ -69,7 +70,7 @@ class TeamsService:
             return models.teams_response(teams, skip_token)
 
         return await self._cached(
-            principal, channel, tenant, tenant_id, "teams.teams", forwarded, load
+            principal, channel, tenant, (tenant_id, generation), "teams.teams", forwarded, load
         )
 
     async def list_channels(
@@ -79,8 +80,8 @@ class TeamsService:
         tenant: Recipient,
         team_id: str,
         options: Mapping[str, str],
-    ) -> dict[str, Any]:
-        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+    ) -> bytes:
+        channel, tenant_id, generation = await self._connected(principal, channel_id, tenant)
         forwarded = models.odata_options(options, CHANNELS_OPTIONS)
 
         async def load() -> dict[str, Any]:
@@ -93,7 +94,7 @@ class TeamsService:
 
         query = {**forwarded, "team_id": team_id}
         return await self._cached(
-            principal, channel, tenant, tenant_id, "teams.channels", query, load
+            principal, channel, tenant, (tenant_id, generation), "teams.channels", query, load
         )
 
     async def _cached(
@@ -101,15 +102,17 @@ class TeamsService:
         principal: Principal,
         channel: Channel,
         tenant: Recipient,
-        tenant_id: str,
+        connection: tuple[str, str],
         kind: str,
         query: Mapping[str, str],
         load: Callable[[], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        tenant_id, generation = connection
         return await self._listings.get_or_load(
             principal.environment.id,
             channel.id,
             tenant,
+            generation=generation,
             kind=kind,
             credential=f"{channel.client_id}:{tenant_id}",
             query=query,
@@ -117,7 +120,7 @@ class TeamsService:
         )
 
     async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
-        channel, tenant_id = await self._connected(principal, channel_id, tenant)
+        channel, tenant_id, _ = await self._connected(principal, channel_id, tenant)
         environment_id = principal.environment.id
 
         def forget(stored: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -149,14 +152,22 @@ class TeamsService:
 
     async def _connected(
         self, principal: Principal, channel_id: str, tenant: Recipient
-    ) -> tuple[Channel, str]:
+    ) -> tuple[Channel, str, str]:
+        """The channel, the tenant's Entra tenant id and the generation it was read at."""
         principal.require(MS_TEAMS_CHANNELS_READ, tenant)
-        channel = await self._gateway.channel_for(principal.environment.id, channel_id, "ms-teams")
-        data = await self._gateway.channel_data.get(principal.environment.id, channel.id, tenant)
-        tenant_id = (data or {}).get("ms_teams_tenant_id")
-        if not isinstance(tenant_id, str) or not tenant_id:
-            raise Forbidden(TENANT_ID_NOT_SET)
-        return channel, tenant_id
+        environment_id = principal.environment.id
+        channel = await self._gateway.channel_for(environment_id, channel_id, "ms-teams")
+        generation = await self._listings.generation(environment_id, channel.id, tenant)
+        memo_key = (environment_id, channel.id, tenant.describe())
+        tenant_id = self._tenant_ids.get(memo_key, generation)
+        if tenant_id is None:
+            data = await self._gateway.channel_data.get(environment_id, channel.id, tenant)
+            stored = (data or {}).get("ms_teams_tenant_id")
+            if not isinstance(stored, str) or not stored:
+                raise Forbidden(TENANT_ID_NOT_SET)
+            tenant_id = stored
+            self._tenant_ids.put(memo_key, generation, tenant_id)
+        return channel, tenant_id, generation
 
     async def _app_token(self, channel: Channel, tenant_id: str) -> str:
         try:

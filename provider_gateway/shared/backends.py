@@ -15,6 +15,11 @@ from redis.exceptions import RedisError
 # Redis answers in well under a millisecond; the bound is generous because the reply is read
 # by our own event loop, which under load may get to it late even when Redis was quick.
 REDIS_TIMEOUT_SECONDS = 1.0
+_HIT = """
+local count = redis.call('incr', KEYS[1])
+if count == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
+return count
+"""
 _COMPARE_AND_DELETE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -32,6 +37,7 @@ class Backend(Protocol):
     async def delete_if(self, key: str, value: bytes) -> None: ...  # only if it holds value
 
     async def incr(self, key: str) -> int: ...
+    async def hit(self, key: str, window: float) -> int: ...  # count in a window from 1st hit
     async def exists(self, key: str) -> bool: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
@@ -77,6 +83,16 @@ class MemoryBackend:
         self._values[key] = (str(number).encode(), 0.0)
         return number
 
+    async def hit(self, key: str, window: float) -> int:
+        current = self._live(key)
+        if current is None:
+            self._sweep()
+            self._values[key] = (b"1", time.monotonic() + window)
+            return 1
+        number = int(current) + 1
+        self._values[key] = (str(number).encode(), self._values[key][1])
+        return number
+
     async def exists(self, key: str) -> bool:
         return self._live(key) is not None
 
@@ -103,6 +119,7 @@ class RedisBackend:
         )
         self._prefix = prefix
         self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
+        self._hit = self._client.register_script(_HIT)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -122,6 +139,9 @@ class RedisBackend:
 
     async def incr(self, key: str) -> int:
         return int(await _answer(self._client.incr(self._key(key))))
+
+    async def hit(self, key: str, window: float) -> int:
+        return int(await _answer(self._hit(keys=[self._key(key)], args=[_ms(window)])))
 
     async def exists(self, key: str) -> bool:
         return bool(await _answer(self._client.exists(self._key(key))))

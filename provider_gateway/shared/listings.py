@@ -16,12 +16,13 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from provider_gateway.models import Recipient
 from provider_gateway.shared.state import SharedState
 
 Loader = Callable[[], Awaitable[dict[str, Any]]]
+T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
 
@@ -40,11 +41,16 @@ class ListingCache:
         self._state = state
         self._ttl = ttl_seconds
         self._max_wait = max_wait
-        self._inflight: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self.stats = ListingStats()
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
         await self._state.incr(_generation_key(environment_id, channel_id, tenant))
+
+    async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
+        """Changes whenever the tenant's channel data is written, on any replica."""
+        value = await self._state.get(_generation_key(environment_id, channel_id, tenant))
+        return (value or b"0").decode()
 
     async def get_or_load(
         self,
@@ -52,19 +58,20 @@ class ListingCache:
         channel_id: str,
         tenant: Recipient,
         *,
+        generation: str,
         kind: str,
         credential: str,
         query: Mapping[str, Any],
         load: Loader,
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """The listing as JSON bytes: cached pages are served exactly as stored."""
         if self._ttl <= 0:
-            return await load()
-        generation = await self._state.get(_generation_key(environment_id, channel_id, tenant))
+            return _encode(await load())
         key = "listing:" + _digest(
             environment_id,
             channel_id,
             tenant.describe(),
-            (generation or b"0").decode(),
+            generation,
             kind,
             hashlib.sha256(credential.encode()).hexdigest(),
             json.dumps(query, sort_keys=True),
@@ -72,8 +79,7 @@ class ListingCache:
         cached = await self._state.get(key)
         if cached is not None:
             self.stats.hits += 1
-            value: dict[str, Any] = json.loads(cached)
-            return value
+            return cached
         running = self._inflight.get(key)
         if running is not None:
             self.stats.joins += 1
@@ -84,17 +90,16 @@ class ListingCache:
         task.add_done_callback(lambda _: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _fill(self, key: str, load: Loader) -> dict[str, Any]:
+    async def _fill(self, key: str, load: Loader) -> bytes:
         token = secrets.token_bytes(16)
         if await self._state.add(key + ":filling", token, _FILL_LOCK_SECONDS):
             try:
                 cached = await self._state.get(key)  # filled just before we took the lock?
                 if cached is not None:
                     self.stats.joins += 1
-                    filled: dict[str, Any] = json.loads(cached)
-                    return filled
-                value = await load()
-                await self._state.set(key, json.dumps(value).encode(), self._ttl)
+                    return cached
+                value = _encode(await load())
+                await self._state.set(key, value, self._ttl)
                 return value
             finally:
                 await self._state.delete_if(key + ":filling", token)
@@ -109,11 +114,32 @@ class ListingCache:
             cached = await self._state.get(key)
             if cached is not None:
                 self.stats.joins += 1
-                shared: dict[str, Any] = json.loads(cached)
-                return shared
+                return cached
             if not filling:
                 break  # the filler failed: stop waiting
-        return await load()
+        return _encode(await load())
+
+
+def _encode(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class GenerationMemo(Generic[T]):
+    """In-process values valid for one generation of a tenant's channel data: a write on any
+    replica bumps the shared generation, so a memo can never outlive the data it copies."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._values: dict[tuple[str, ...], tuple[str, T]] = {}
+        self._capacity = capacity
+
+    def get(self, key: tuple[str, ...], generation: str) -> T | None:
+        entry = self._values.get(key)
+        return entry[1] if entry is not None and entry[0] == generation else None
+
+    def put(self, key: tuple[str, ...], generation: str, value: T) -> None:
+        if len(self._values) >= self._capacity:
+            self._values.clear()
+        self._values[key] = (generation, value)
 
 
 def _generation_key(environment_id: str, channel_id: str, tenant: Recipient) -> str:

@@ -80,6 +80,11 @@ class SharedState:
         assert isinstance(result, int)
         return result
 
+    async def hit(self, key: str, window: float) -> int:
+        result = await self._call("hit", key, window)
+        assert isinstance(result, int)
+        return result
+
     async def exists(self, key: str) -> bool:
         return bool(await self._call("exists", key))
 

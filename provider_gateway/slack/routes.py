@@ -30,7 +30,7 @@ async def list_channels(request: web.Request) -> web.Response:
     result = await request.app[SLACK].list_channels(
         request[PRINCIPAL], request.match_info["channel_id"], tenant, query
     )
-    return web.json_response(result)
+    return web.Response(body=result, content_type="application/json")
 
 
 @routes.put("/v1/providers/slack/{channel_id}/revoke_access")

@@ -13,7 +13,7 @@ from provider_gateway.coordination import KeyedLocks
 from provider_gateway.errors import Forbidden, InvalidParams, UpstreamError
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
-from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.slack import models
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.storage.audit import AuditEntry
@@ -65,6 +65,7 @@ class SlackService:
         self._client = client
         self._locks = locks
         self._listings = listings
+        self._token_memo: GenerationMemo[dict[str, Any]] = GenerationMemo()
         self._clock = clock
 
     @property
@@ -84,18 +85,26 @@ class SlackService:
 
     async def list_channels(
         self, principal: Principal, channel_id: str, tenant: Recipient, query: models.ChannelQuery
-    ) -> dict[str, Any]:
+    ) -> bytes:
+        """A page as JSON bytes; a cached page costs no database read (see GenerationMemo)."""
         channel = await self._authorize(principal, channel_id, tenant)
         environment_id = principal.environment.id
-        try:
-            token = await self._usable_token(environment_id, channel, tenant)
-        except SlackRefusal as refusal:
-            raise _listing_error(refusal) from None
+        generation = await self._listings.generation(environment_id, channel.id, tenant)
+        memo_key = (environment_id, channel.id, tenant.describe())
+        token = self._token_memo.get(memo_key, generation)
+        if token is None or self._needs_refresh(token):
+            try:
+                token = await self._usable_token(environment_id, channel, tenant)
+            except SlackRefusal as refusal:
+                raise _listing_error(refusal) from None
+            generation = await self._listings.generation(environment_id, channel.id, tenant)
+            self._token_memo.put(memo_key, generation, token)
+        access_token, team_id = token["access_token"], token.get("team_id")
 
         async def load() -> dict[str, Any]:
             try:
                 reply = await self._client.conversations_list(
-                    token["access_token"],
+                    access_token,
                     cursor=query.cursor,
                     limit=query.limit,
                     exclude_archived=query.exclude_archived,
@@ -104,14 +113,15 @@ class SlackService:
                 )
             except SlackRefusal as refusal:
                 raise _listing_error(refusal) from None
-            return models.channels_response(reply, default_team_id=token.get("team_id"))
+            return models.channels_response(reply, default_team_id=team_id)
 
         return await self._listings.get_or_load(
             environment_id,
             channel.id,
             tenant,
+            generation=generation,
             kind="slack.channels",
-            credential=token["access_token"],
+            credential=access_token,
             query=dataclasses.asdict(query),
             load=load,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
 from typing import Any
 
@@ -18,11 +19,16 @@ from provider_gateway.storage.audit import AuditEntry, record
 from provider_gateway.storage.clock import as_utc, utcnow
 from provider_gateway.storage.schema import channels
 
+# Channels change rarely (CLI, channels file); every API call looks one up. Only found
+# channels are remembered, so a channel added a moment ago is seen at once.
+_CHANNEL_CACHE_SECONDS = 10.0
+
 
 class ChannelStore:
     def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
         self._engine = engine
         self._key_ring = key_ring
+        self._recent: dict[str, tuple[float, Channel]] = {}
 
     async def add(
         self,
@@ -85,7 +91,7 @@ class ChannelStore:
         actor: str,
     ) -> None:
         """Create the channel, or bring an existing one in line with the declaration."""
-        existing = await self.get(channel_id)
+        existing = await self._load(channel_id)  # fresh, not the cached record
         if existing is None:
             await self.add(
                 provider=provider,
@@ -119,6 +125,7 @@ class ChannelStore:
                     environment_id=environment_id,
                 )
             )
+            self._recent.pop(channel_id, None)
             await record(
                 connection,
                 AuditEntry(
@@ -138,6 +145,17 @@ class ChannelStore:
             return False
 
     async def get(self, channel_id: str) -> Channel | None:
+        recent = self._recent.get(channel_id)
+        if recent is not None and recent[0] > time.monotonic():
+            return recent[1]
+        channel = await self._load(channel_id)
+        if channel is not None:
+            if len(self._recent) > 10_000:
+                self._recent.clear()
+            self._recent[channel_id] = (time.monotonic() + _CHANNEL_CACHE_SECONDS, channel)
+        return channel
+
+    async def _load(self, channel_id: str) -> Channel | None:
         async with self._engine.connect() as connection:
             query = select(channels).where(channels.c.id == channel_id)
             row = (await connection.execute(query)).mappings().first()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
 
 from provider_gateway.models import Recipient
@@ -27,15 +28,19 @@ def _loader(calls: list[int], delay: float = 0.05) -> Any:
 async def _get(
     cache: ListingCache, load: Any, query: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    return await cache.get_or_load(
+    generation = await cache.generation("env", "chan", TENANT)
+    page = await cache.get_or_load(
         "env",
         "chan",
         TENANT,
+        generation=generation,
         kind="slack.channels",
         credential="xoxb-1",
         query=query or {},
         load=load,
     )
+    decoded: dict[str, Any] = json.loads(page)
+    return decoded
 
 
 async def test_identical_concurrent_misses_make_one_call(shared_state: SharedState) -> None:

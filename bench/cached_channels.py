@@ -1,0 +1,59 @@
+"""Cached Slack `channels` throughput against a bare aiohttp JSON handler (target >= 0.5x).
+
+.venv/bin/python -m bench.cached_channels [--requests N] [--concurrency C]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+
+from bench.harness import gateway, serve, throughput
+
+
+async def main(requests: int, concurrency: int) -> None:
+    async with gateway(channels=200) as (bench,):
+        url = bench.channels_url(limit="200")
+        headers = bench.world.secret_headers()
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as first:
+            body = await first.read()  # the very page the gateway serves, for the baseline
+        assert json.loads(body)["slack_channels"], body[:200]
+
+        async def bare(_request: web.Request) -> web.Response:
+            return web.Response(body=body, content_type="application/json")
+
+        baseline_app = web.Application()
+        baseline_app.router.add_get("/channels", bare)
+        baseline_runner, baseline_url = await serve(baseline_app, access_log=None)
+
+        async def via_gateway(session: aiohttp.ClientSession) -> None:
+            async with session.get(url, headers=headers) as response:
+                assert response.status == 200
+                await response.read()
+
+        async def via_bare(session: aiohttp.ClientSession) -> None:
+            async with session.get(f"{baseline_url}/channels", headers=headers) as response:
+                await response.read()
+
+        calls_before = len(bench.slack.calls_to("conversations.list"))
+        baseline_rps = await throughput(via_bare, requests, concurrency)
+        gateway_rps = await throughput(via_gateway, requests, concurrency)
+        assert len(bench.slack.calls_to("conversations.list")) == calls_before  # all cache hits
+        await baseline_runner.cleanup()
+    print(
+        f"cached channels: {gateway_rps / baseline_rps:.2f}x bare aiohttp "
+        f"({gateway_rps:,.0f} vs {baseline_rps:,.0f} requests/s, {requests} requests, "
+        f"concurrency {concurrency}, {len(body):,} byte page)"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.requests, arguments.concurrency))
