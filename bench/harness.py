@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import redis.asyncio as redis
 from aiohttp import web
 from cryptography.fernet import Fernet
 from yarl import URL
@@ -97,6 +98,18 @@ async def gateway(
             for runner in runners:
                 await runner.cleanup()
             await slack_runner.cleanup()
+            if redis_url:
+                await _drop_prefix(redis_url, env["GATEWAY_REDIS_PREFIX"])
+
+
+async def _drop_prefix(redis_url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 async def throughput(

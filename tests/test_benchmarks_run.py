@@ -1,0 +1,51 @@
+"""The benchmarks stay runnable: each runs briefly and prints its ratio line.
+
+Timings are not asserted here (performance is measured by running bench/, not by tests).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "line"),
+    [
+        (
+            "bench.cached_channels",
+            ["--requests", "300"],
+            r"^cached channels: \d+\.\d\dx bare aiohttp",
+        ),
+        (
+            "bench.miss_latency",
+            ["--requests", "30"],
+            r"^miss latency: \d+\.\d\dx calling Slack directly",
+        ),
+        (
+            "bench.cold_burst",
+            ["--requests", "20", "--redis", "redis://127.0.0.1:6379/0"],
+            r"^cold burst, two replicas on Redis: 1\.00 upstream calls per page",
+        ),
+        ("bench.rss", ["--requests", "500"], r"^RSS: \d+\.\d\dx after 500 requests"),
+    ],
+)
+def test_benchmark_runs(module: str, args: list[str], line: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(line, result.stdout, re.MULTILINE), result.stdout
