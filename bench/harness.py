@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import redis.asyncio as redis
 from aiohttp import web
 from cryptography.fernet import Fernet
 from yarl import URL
@@ -22,7 +21,7 @@ from provider_gateway.app import RUNNER_OPTIONS, create_app
 from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import load_settings
 from tests.fakes.slack import FakeSlack
-from tests.support import World, seed_world
+from tests.support import World, drop_redis_prefix, seed_world
 
 TEAM = "T0BENCH"
 TENANT = json.dumps({"collection": "$tenants", "object_id": "bench"})
@@ -99,17 +98,7 @@ async def gateway(
                 await runner.cleanup()
             await slack_runner.cleanup()
             if redis_url:
-                await _drop_prefix(redis_url, env["GATEWAY_REDIS_PREFIX"])
-
-
-async def _drop_prefix(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+                await drop_redis_prefix(redis_url, env["GATEWAY_REDIS_PREFIX"])
 
 
 async def throughput(

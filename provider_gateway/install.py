@@ -7,8 +7,11 @@ component built: its public key and its user token, which must grant the tenant.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from yarl import URL
 
@@ -22,6 +25,56 @@ from provider_gateway.models import Channel, Provider, Recipient
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
 STATE_TTL_SECONDS = 24 * 3600
 _REASON = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+MAX_STATE_BYTES = 8 * 1024
+
+
+class ComponentState(Protocol):
+    """What SlackKit's and TeamsKit's states have in common."""
+
+    @property
+    def redirect_url(self) -> str | None: ...
+    @property
+    def tenant(self) -> Recipient | None: ...
+    @property
+    def channel_id(self) -> str | None: ...
+    @property
+    def public_key(self) -> str | None: ...
+    @property
+    def user_token(self) -> str | None: ...
+
+
+def state_fields(
+    raw: str | None, reference_key: str
+) -> tuple[dict[str, str], Recipient | None] | None:
+    """A component's plain-JSON state: its string fields, and the tenant object it names
+    under `reference_key`. None when it is not a JSON object; wrong-typed fields read as absent."""
+    if not raw or len(raw) > MAX_STATE_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    fields = {key: value for key, value in data.items() if _text(value)}
+    reference = data.get(reference_key)
+    tenant = None
+    if isinstance(reference, dict):
+        object_id, collection = reference.get("object_id"), reference.get("collection")
+        if (
+            isinstance(object_id, str)
+            and isinstance(collection, str)
+            and _text(object_id)
+            and _text(collection)
+        ):
+            tenant = Recipient.object(collection, object_id)
+    return fields, tenant
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 4096
 
 
 class InstallFailed(Exception):
@@ -98,6 +151,34 @@ async def verify_requester(
     if not principal.allows(grant, tenant):
         raise InstallFailed("not_authorized")
     return Requester(principal, channel)
+
+
+async def admit(
+    gateway: Gateway,
+    params: Mapping[str, str],
+    state: ComponentState | None,
+    *,
+    provider: Provider,
+    grant: str,
+    allowed_origins: frozenset[str],
+) -> tuple[Requester, Recipient]:
+    """The guard clauses every install starts with, in order: the provider's error, the
+    state's shape, its redirect_url, then who is asking and whether they may."""
+    if params.get("error"):
+        raise provider_error(params["error"])
+    if state is None or state.tenant is None or state.channel_id is None or not state.public_key:
+        raise InstallFailed("invalid_state")
+    check_redirect(state.redirect_url, allowed_origins)
+    requester = await verify_requester(
+        gateway,
+        public_key=state.public_key,
+        user_token=state.user_token,
+        channel_id=state.channel_id,
+        provider=provider,
+        tenant=state.tenant,
+        grant=grant,
+    )
+    return requester, state.tenant
 
 
 async def claim_state(states: OneTimeKeys, provider: Provider, raw_state: str) -> None:

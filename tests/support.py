@@ -106,3 +106,16 @@ async def seed_world(gateway: Gateway, name: str | None = None) -> World:
         slack=slack,
         teams=teams,
     )
+
+
+async def drop_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key a test (or benchmark) wrote under its own prefix."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

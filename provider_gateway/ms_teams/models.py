@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,9 +9,9 @@ from typing import Any
 
 from provider_gateway import wire
 from provider_gateway.errors import InvalidParams
+from provider_gateway.install import state_fields
 from provider_gateway.models import Recipient
 
-MAX_STATE_BYTES = 8 * 1024
 TEAM_FIELDS = ("id", "displayName", "description")
 CHANNEL_FIELDS = (
     "id",
@@ -78,31 +77,14 @@ class TeamsState:
 
     @classmethod
     def parse(cls, raw: str | None) -> TeamsState | None:
-        if not raw or len(raw) > MAX_STATE_BYTES:
+        parsed = state_fields(raw, "ms_teams_tenant_object")
+        if parsed is None:
             return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        reference = data.get("ms_teams_tenant_object")
-        tenant = None
-        if isinstance(reference, dict):
-            object_id, collection = (
-                _text(reference.get("object_id")),
-                _text(reference.get("collection")),
-            )
-            if object_id and collection:
-                tenant = Recipient.object(collection, object_id)
+        fields, tenant = parsed
         return cls(
-            redirect_url=_text(data.get("redirect_url")),
+            redirect_url=fields.get("redirect_url"),
             tenant=tenant,
-            channel_id=_text(data.get("channel_id")),
-            public_key=_text(data.get("public_key")),
-            user_token=_text(data.get("user_token")),
+            channel_id=fields.get("channel_id"),
+            public_key=fields.get("public_key"),
+            user_token=fields.get("user_token"),
         )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value and len(value) <= 4096 else None

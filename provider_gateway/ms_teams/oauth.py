@@ -19,10 +19,8 @@ from provider_gateway.install import (
     InstallFailed,
     InstallOutcome,
     Requester,
-    check_redirect,
+    admit,
     claim_state,
-    provider_error,
-    verify_requester,
 )
 from provider_gateway.models import Recipient
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
@@ -59,30 +57,23 @@ class TeamsInstaller:
     async def _install(
         self, params: Mapping[str, str], raw_state: str | None, state: TeamsState | None
     ) -> None:
-        if params.get("error"):
-            raise provider_error(params["error"])
-        if state is None or raw_state is None:
-            raise InstallFailed("invalid_state")
-        if state.tenant is None or state.channel_id is None or state.public_key is None:
-            raise InstallFailed("invalid_state")
-        check_redirect(state.redirect_url, self.allowed_origins)
-        requester = await verify_requester(
+        requester, tenant = await admit(
             self._gateway,
-            public_key=state.public_key,
-            user_token=state.user_token,
-            channel_id=state.channel_id,
+            params,
+            state,
             provider="ms-teams",
-            tenant=state.tenant,
             grant=MS_TEAMS_CHANNELS_READ,
+            allowed_origins=self.allowed_origins,
         )
         if params.get("admin_consent", "").lower() != "true":
             raise InstallFailed("consent_not_granted")
         tenant_id = tenant_guid(params.get("tenant"))
         if tenant_id is None:
             raise InstallFailed("invalid_tenant")
+        assert raw_state is not None  # admit() found a state in it
         await claim_state(self._states, "ms-teams", raw_state)
         await self._prove_consent(requester, tenant_id)
-        await self._store(requester, state.tenant, tenant_id)
+        await self._store(requester, tenant, tenant_id)
 
     async def _prove_consent(self, requester: Requester, tenant_id: str) -> None:
         try:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from provider_gateway import wire
 from provider_gateway.errors import InvalidParams
+from provider_gateway.install import state_fields
 from provider_gateway.models import Recipient
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 DEFAULT_TYPES = "public_channel,private_channel"
 CHANNEL_TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})
-MAX_STATE_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -109,34 +108,16 @@ class SlackState:
 
     @classmethod
     def parse(cls, raw: str | None) -> SlackState | None:
-        """None when `raw` is not a JSON object; fields of the wrong type read as absent."""
-        if not raw or len(raw) > MAX_STATE_BYTES:
+        parsed = state_fields(raw, "access_token_object")
+        if parsed is None:
             return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        reference = data.get("access_token_object")
-        tenant = None
-        if isinstance(reference, dict):
-            object_id, collection = (
-                _text(reference.get("object_id")),
-                _text(reference.get("collection")),
-            )
-            if object_id and collection:
-                tenant = Recipient.object(collection, object_id)
+        fields, tenant = parsed
         return cls(
-            nonce=_text(data.get("nonce")),
-            redirect_url=_text(data.get("redirect_url")),
+            nonce=fields.get("nonce"),
+            redirect_url=fields.get("redirect_url"),
             tenant=tenant,
-            channel_id=_text(data.get("channel_id")),
-            public_key=_text(data.get("public_key")),
-            user_token=_text(data.get("user_token")),
-            branch_slug=_text(data.get("branch_slug")),
+            channel_id=fields.get("channel_id"),
+            public_key=fields.get("public_key"),
+            user_token=fields.get("user_token"),
+            branch_slug=fields.get("branch_slug"),
         )
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value and len(value) <= 4096 else None

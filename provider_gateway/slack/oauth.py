@@ -18,12 +18,10 @@ from provider_gateway.gateway import Gateway
 from provider_gateway.install import (
     InstallFailed,
     InstallOutcome,
-    check_redirect,
+    admit,
     claim_state,
-    provider_error,
-    verify_requester,
 )
-from provider_gateway.models import Channel
+from provider_gateway.models import Channel, Recipient
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.slack.models import SlackState, installed_token
 from provider_gateway.storage.audit import AuditEntry
@@ -61,31 +59,26 @@ class SlackInstaller:
     async def _install(
         self, params: Mapping[str, str], raw_state: str | None, state: SlackState | None
     ) -> None:
-        if params.get("error"):
-            raise provider_error(params["error"])
-        if state is None or raw_state is None:
-            raise InstallFailed("invalid_state")
-        if state.tenant is None or state.channel_id is None or state.public_key is None:
-            raise InstallFailed("invalid_state")
-        check_redirect(state.redirect_url, self.allowed_origins)
-        requester = await verify_requester(
+        requester, tenant = await admit(
             self._gateway,
-            public_key=state.public_key,
-            user_token=state.user_token,
-            channel_id=state.channel_id,
+            params,
+            state,
             provider="slack",
-            tenant=state.tenant,
             grant=SLACK_CHANNELS_READ,
+            allowed_origins=self.allowed_origins,
         )
         principal, channel = requester.principal, requester.channel
         code = params.get("code")
         if not code:
             raise InstallFailed("missing_code")
+        assert raw_state is not None  # admit() found a state in it
         await claim_state(self._states, "slack", raw_state)
         reply = await self._exchange(channel, code)
         if channel.app_id and reply.get("app_id") and reply["app_id"] != channel.app_id:
             raise InstallFailed("app_mismatch")
-        await self._store(principal, channel, state, installed_token(reply, now=int(self._clock())))
+        await self._store(
+            principal, channel, tenant, installed_token(reply, now=int(self._clock()))
+        )
 
     async def _exchange(self, channel: Channel, code: str) -> dict[str, Any]:
         try:
@@ -103,10 +96,8 @@ class SlackInstaller:
         return reply
 
     async def _store(
-        self, principal: Principal, channel: Channel, state: SlackState, token: dict[str, Any]
+        self, principal: Principal, channel: Channel, tenant: Recipient, token: dict[str, Any]
     ) -> None:
-        tenant = state.tenant
-        assert tenant is not None
         environment_id = principal.environment.id
 
         def put_token(stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,22 +7,16 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as redis
 
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.state import SharedState
+from tests.support import drop_redis_prefix
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def drop_prefix(prefix: str) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
+    await drop_redis_prefix(REDIS_URL, prefix)
 
 
 @pytest.fixture
