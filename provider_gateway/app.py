@@ -14,6 +14,7 @@ from provider_gateway.appkeys import (
     GATEWAY,
     HTTP_SESSION,
     LISTINGS,
+    METRICS,
     RATE_LIMITER,
     SETTINGS,
     SHARED_STATE,
@@ -28,7 +29,13 @@ from provider_gateway.cors import cors_middleware
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
 from provider_gateway.http_client import create_session
-from provider_gateway.middlewares import auth_middleware, error_middleware, request_id_middleware
+from provider_gateway.metrics import Metrics
+from provider_gateway.middlewares import (
+    auth_middleware,
+    error_middleware,
+    metrics_middleware,
+    request_id_middleware,
+)
 from provider_gateway.ms_teams.client import GraphClient
 from provider_gateway.ms_teams.credentials import GraphTokens
 from provider_gateway.ms_teams.oauth import TeamsInstaller
@@ -49,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
+            metrics_middleware,
             request_id_middleware,
             cors_middleware(settings.allowed_origins),
             error_middleware,
@@ -56,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
         ],
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_gateway_context)
     app.cleanup_ctx.append(_http_context)
     app.cleanup_ctx.append(_shared_state_context)
@@ -96,6 +105,7 @@ async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     app[LISTINGS] = listings
     app[GATEWAY].channel_data.on_change(listings.invalidate)
     app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits)
+    app[METRICS].watch(listings.stats, app[RATE_LIMITER])
     yield
     await state.close()
 
@@ -105,13 +115,16 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     state, listings = app[SHARED_STATE], app[LISTINGS]
     locks, states = SharedLocks(state), SharedOneTimeKeys(state)
     origins = redirect_origins(settings)
-    slack_client = SlackClient(session, settings.slack_api_url)
+    observe = app[METRICS].observe_upstream
+    slack_client = SlackClient(session, settings.slack_api_url, observe=observe)
     app[SLACK] = SlackService(gateway, slack_client, locks, listings)
     app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, states, origins)
     # msal is synchronous: its calls run here, never on the event loop.
     msal_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="msal")
-    graph_tokens = GraphTokens(settings, locks, msal_threads, state, gateway.key_ring)
-    graph = GraphClient(session, settings.ms_graph_url)
+    graph_tokens = GraphTokens(
+        settings, locks, msal_threads, state, gateway.key_ring, observe=observe
+    )
+    graph = GraphClient(session, settings.ms_graph_url, observe=observe)
     app[TEAMS] = TeamsService(gateway, graph_tokens, graph, listings)
     app[TEAMS_INSTALLER] = TeamsInstaller(gateway, graph_tokens, states, origins)
     yield

@@ -8,6 +8,7 @@ from aiohttp import web
 from provider_gateway.auth import Principal
 from provider_gateway.config import Settings
 from provider_gateway.gateway import Gateway
+from provider_gateway.metrics import Metrics
 from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.rate_limits import RateLimiter
@@ -22,6 +23,7 @@ HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 SHARED_STATE = web.AppKey("shared_state", SharedState)
 LISTINGS = web.AppKey("listings", ListingCache)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+METRICS = web.AppKey("metrics", Metrics)
 SLACK = web.AppKey("slack", SlackService)
 SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
 TEAMS = web.AppKey("teams", TeamsService)

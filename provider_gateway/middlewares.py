@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from provider_gateway.appkeys import GATEWAY, PRINCIPAL, RATE_LIMITER, REQUEST_ID
+from provider_gateway.appkeys import GATEWAY, METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID
 from provider_gateway.errors import (
     GatewayError,
     MethodNotAllowed,
@@ -29,6 +30,26 @@ _HTTP_ERRORS: dict[int, type[GatewayError]] = {
 
 def error_response(error: GatewayError) -> web.Response:
     return web.json_response(error.body(), status=error.status, headers=error.headers)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Requests by route (its pattern, never the raw path) and status, with latency."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        metrics = request.app[METRICS]
+        metrics.requests.labels(name, request.method, str(status)).inc()
+        metrics.request_seconds.labels(name, request.method).observe(time.perf_counter() - started)
 
 
 @web.middleware

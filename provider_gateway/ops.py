@@ -14,7 +14,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from provider_gateway import __version__
-from provider_gateway.appkeys import GATEWAY, SHARED_STATE
+from provider_gateway.appkeys import GATEWAY, METRICS, SHARED_STATE
+from provider_gateway.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -44,6 +45,13 @@ async def readyz(request: web.Request) -> web.Response:
         "unavailable" if not ready else "degraded" if checks["redis"] == "degraded" else "ready"
     )
     return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=request.app[METRICS].render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
 
 
 @routes.get("/openapi.json")

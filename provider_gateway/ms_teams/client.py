@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -17,6 +18,7 @@ from provider_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from provider_gateway.observe import UpstreamObserver, ignore
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,17 @@ class GraphClient:
     a long one is handed to the caller, who (the Knock JS client does) retries later."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, graph_url: str, *, max_retry_wait: float = 2.0
+        self,
+        session: aiohttp.ClientSession,
+        graph_url: str,
+        *,
+        max_retry_wait: float = 2.0,
+        observe: UpstreamObserver = ignore,
     ) -> None:
         self._session = session
         self._base = f"{graph_url}/v1.0"
         self._max_retry_wait = max_retry_wait
+        self._observe = observe
 
     async def list_teams(
         self, token: str, params: Mapping[str, str]
@@ -54,8 +62,10 @@ class GraphClient:
 
     async def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         url = self._base + path
+        method = "GET /teams" if path == "/teams" else "GET /teams/{id}/channels"
         waited = False
         while True:
+            started = time.perf_counter()
             try:
                 async with self._session.get(
                     url, params=dict(params), headers={"Authorization": f"Bearer {token}"}
@@ -63,10 +73,13 @@ class GraphClient:
                     status, headers = response.status, response.headers
                     body = await _json(response)
             except TimeoutError:
+                self._observe("graph", method, "timeout", time.perf_counter() - started)
                 raise UpstreamTimeout("Microsoft Graph did not answer in time") from None
             except aiohttp.ClientError as exc:
+                self._observe("graph", method, "network_error", time.perf_counter() - started)
                 log.warning("graph GET %s failed: %s", path.split("/")[1], type(exc).__name__)
                 raise UpstreamError("Microsoft Graph could not be reached") from None
+            self._observe("graph", method, str(status), time.perf_counter() - started)
             if status == 200:
                 return body
             if status in {429, 503, 504}:

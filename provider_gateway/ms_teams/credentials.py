@@ -33,6 +33,7 @@ from provider_gateway.crypto import KeyRing, UndecryptableError
 from provider_gateway.errors import UpstreamError, UpstreamTimeout
 from provider_gateway.http_client import ssl_context
 from provider_gateway.models import Channel
+from provider_gateway.observe import UpstreamObserver, ignore
 from provider_gateway.shared.state import SharedState
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class GraphTokens:
         shared: SharedState,
         key_ring: KeyRing,
         clock: Callable[[], float] = time.time,
+        observe: UpstreamObserver = ignore,
     ) -> None:
         self._login_url = settings.ms_login_url
         self._scope = f"{settings.ms_graph_url}/.default"
@@ -131,6 +133,7 @@ class GraphTokens:
         self._clock = clock
         self._shared = shared
         self._key_ring = key_ring
+        self._observe = observe
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._tokens: dict[str, _Token] = {}
 
@@ -186,13 +189,24 @@ class GraphTokens:
         self, function: Callable[..., dict[str, Any]], *args: Any
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        status = "200"
         try:
             return await loop.run_in_executor(self._executor, function, *args)
+        except TokenRefused:
+            status = "refused"
+            raise
         except requests.Timeout:
+            status = "timeout"
             raise UpstreamTimeout("Microsoft Entra did not answer in time") from None
         except (requests.RequestException, OSError) as exc:
+            status = "network_error"
             log.warning("entra token request failed: %s", type(exc).__name__)
             raise UpstreamError("Microsoft Entra could not be reached") from None
+        finally:
+            self._observe(
+                "entra", "client_credentials token", status, time.perf_counter() - started
+            )
 
     def _acquire(self, channel: Channel, tenant_id: str, key: str) -> dict[str, Any]:
         """Runs in the msal thread pool."""

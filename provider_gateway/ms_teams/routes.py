@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from provider_gateway import wire
-from provider_gateway.appkeys import PRINCIPAL, TEAMS, TEAMS_INSTALLER
+from provider_gateway.appkeys import METRICS, PRINCIPAL, TEAMS, TEAMS_INSTALLER
 from provider_gateway.ms_teams.models import required_team_id
 from provider_gateway.oauth_page import outcome_response
 
@@ -61,4 +61,5 @@ async def revoke_access(request: web.Request) -> web.Response:
 async def authenticate(request: web.Request) -> web.Response:
     installer = request.app[TEAMS_INSTALLER]
     outcome = await installer.handle_callback(request.query)
+    request.app[METRICS].installs.labels("ms-teams", outcome.reason or "installed").inc()
     return outcome_response(outcome, installer.allowed_origins, "Microsoft Teams")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from provider_gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
+from provider_gateway.observe import UpstreamObserver, ignore
 
 log = logging.getLogger(__name__)
 # slack-sdk logs request forms (OAuth codes, refresh tokens) and response bodies (tokens)
@@ -35,11 +37,17 @@ class SlackClient:
     network errors, 5xx and timeouts surface as RateLimited / UpstreamError / UpstreamTimeout."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, base_url: str, *, max_retry_wait: float = 2.0
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        max_retry_wait: float = 2.0,
+        observe: UpstreamObserver = ignore,
     ) -> None:
         self._session = session
         self._base_url = base_url
         self._max_retry_wait = max_retry_wait
+        self._observe = observe
 
     def _web(self, token: str | None = None) -> AsyncWebClient:
         # retry_handlers=[]: slack-sdk would otherwise re-send after a connection error, and an
@@ -123,12 +131,16 @@ class SlackClient:
     ) -> dict[str, Any]:
         waited = False
         while True:
+            started = time.perf_counter()
             try:
                 response = await send()
                 data: dict[str, Any] = response.data
+                self._observe("slack", method, "200", time.perf_counter() - started)
                 return data
             except SlackApiError as exc:
                 status = exc.response.status_code
+                outcome = "refused" if status == 200 else str(status)
+                self._observe("slack", method, outcome, time.perf_counter() - started)
                 if status == 429:
                     retry_after = _retry_after(exc.response.headers)
                     if retry_on_429 and not waited and retry_after <= self._max_retry_wait:
@@ -144,9 +156,11 @@ class SlackClient:
                 data = exc.response.data if isinstance(exc.response.data, dict) else {}
                 raise SlackRefusal(method, str(data.get("error") or "unknown_error")) from None
             except TimeoutError:
+                self._observe("slack", method, "timeout", time.perf_counter() - started)
                 log.warning("slack %s timed out", method)
                 raise UpstreamTimeout(f"Slack did not answer {method} in time") from None
             except aiohttp.ClientError as exc:
+                self._observe("slack", method, "network_error", time.perf_counter() - started)
                 log.warning("slack %s failed: %s", method, type(exc).__name__)
                 raise UpstreamError(f"Slack could not be reached for {method}") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from provider_gateway import wire
-from provider_gateway.appkeys import PRINCIPAL, SLACK, SLACK_INSTALLER
+from provider_gateway.appkeys import METRICS, PRINCIPAL, SLACK, SLACK_INSTALLER
 from provider_gateway.oauth_page import outcome_response
 from provider_gateway.slack.models import ChannelQuery
 
@@ -46,4 +46,5 @@ async def revoke_access(request: web.Request) -> web.Response:
 async def authenticate(request: web.Request) -> web.Response:
     installer = request.app[SLACK_INSTALLER]
     outcome = await installer.handle_callback(request.query)
+    request.app[METRICS].installs.labels("slack", outcome.reason or "installed").inc()
     return outcome_response(outcome, installer.allowed_origins, "Slack")
