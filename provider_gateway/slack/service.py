@@ -99,7 +99,13 @@ class SlackService:
                 raise _listing_error(refusal) from None
             generation = await self._listings.generation(environment_id, channel.id, tenant)
             self._token_memo.put(memo_key, generation, token)
-        access_token, team_id = token["access_token"], token.get("team_id")
+        access_token = token["access_token"]
+        if token.get("is_enterprise_install") and not query.team_id:
+            # An org-wide (Enterprise Grid) token spans workspaces: Slack needs to be told which.
+            raise InvalidParams.field(
+                "query_options.team_id", "is required for an org-wide (Enterprise Grid) install"
+            )
+        team_id = query.team_id or token.get("team_id")
 
         async def load() -> dict[str, Any]:
             try:

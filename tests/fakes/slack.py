@@ -165,7 +165,7 @@ class FakeSlack:
             return {"ok": False, "error": "bad_redirect_uri"}  # none was sent to authorize
         team_id = None if grant["org"] else grant["team_id"]
         token = self.mint_token(
-            team_id or grant["team_id"],
+            team_id,  # an org-wide token belongs to no workspace: conversations.list needs team_id
             expires_in=self.token_lifetime if self.rotation else None,
             enterprise_id=grant["enterprise_id"],
         )
