@@ -23,6 +23,7 @@ from provider_gateway.appkeys import (
     TEAMS,
     TEAMS_INSTALLER,
 )
+from provider_gateway.audit_events import routes as audit_routes
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
 from provider_gateway.cors import cors_middleware
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_providers_context)
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
+    app.add_routes(audit_routes)
     app.add_routes(slack_routes)
     app.add_routes(teams_routes)
     return app

@@ -14,11 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from multidict import MultiDict
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from provider_gateway.audit_events import audit_query, event_json
 from provider_gateway.config import ConfigError, Secret, Settings, load_settings
 from provider_gateway.crypto import UndecryptableError
-from provider_gateway.errors import GatewayError
+from provider_gateway.errors import GatewayError, InvalidParams
 from provider_gateway.gateway import Gateway, open_gateway
 from provider_gateway.logs import configure_logging
 from provider_gateway.models import Channel, Provider
@@ -78,6 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-encryption-key", help="re-encrypt every secret under the newest key"
     )
+
+    audit = commands.add_parser("audit", help="show the audit log, newest first")
+    audit.add_argument("--environment", help="only this environment")
+    audit.add_argument("--target", help="e.g. objects/$tenants/acme or users/u1")
+    audit.add_argument("--channel", dest="channel_id")
+    audit.add_argument(
+        "--action", dest="actions", action="append", default=[], help="repeatable, e.g. install"
+    )
+    audit.add_argument("--since", help="ISO 8601 timestamp")
+    audit.add_argument("--until", help="ISO 8601 timestamp")
+    audit.add_argument("--limit", type=int, default=50)
     return parser
 
 
@@ -99,6 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"database error: {type(exc).__name__}")
     except OSError as exc:
         return _fail(f"cannot reach a dependency: {_first_line(exc)}")
+    except Exception as exc:  # a bug: still one line for the operator, details at debug level
+        log.debug("unexpected error", exc_info=True)
+        return _fail(
+            f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+            "(GATEWAY_LOG_LEVEL=debug shows details)"
+        )
     print(json.dumps(result, indent=2))
     return 0
 
@@ -140,6 +159,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> Any:
         ("channels", "add"): _add_channel,
         ("channels", "list"): _list_channels,
         ("rotate-encryption-key", None): _rotate,
+        ("audit", None): _audit,
     }
     if args.command == "migrate":
         async with open_gateway(settings, run_migrations=False) as gateway:
@@ -244,3 +264,31 @@ async def _describe_channel(gateway: Gateway, channel: Channel) -> dict[str, Any
 async def _rotate(gateway: Gateway, _args: argparse.Namespace) -> Any:
     report = await rotate_encryption_key(gateway.engine, gateway.key_ring, actor=CLI_ACTOR)
     return dataclasses.asdict(report)
+
+
+async def _audit(gateway: Gateway, args: argparse.Namespace) -> Any:
+    environment_id = None
+    if args.environment:
+        environment = await gateway.environments.by_name(args.environment)
+        if environment is None:
+            raise CommandError(f"no environment named {args.environment!r}")
+        environment_id = environment.id
+    params = MultiDict[str]()
+    for name, value in (
+        ("target", args.target),
+        ("channel_id", args.channel_id),
+        ("starting_at", args.since),
+        ("ending_at", args.until),
+        ("page_size", str(args.limit)),
+    ):
+        if value:
+            params[name] = value
+    for action in args.actions:
+        params.add("action", action)
+    try:
+        query = audit_query(params, environment_id)
+    except InvalidParams as error:
+        raise CommandError(
+            str(error).replace("starting_at", "--since").replace("ending_at", "--until")
+        ) from None
+    return [event_json(event) for event in await gateway.audit.search(query)]

@@ -46,6 +46,18 @@ async def record(connection: AsyncConnection, entry: AuditEntry) -> None:
     )
 
 
+@dataclass(frozen=True)
+class AuditQuery:
+    environment_id: str | None = None
+    target: str | None = None
+    channel_id: str | None = None
+    actions: tuple[str, ...] = ()
+    starting_at: datetime | None = None
+    ending_at: datetime | None = None
+    before_id: int | None = None
+    limit: int = 50
+
+
 class AuditLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -55,11 +67,26 @@ class AuditLog:
             await record(connection, entry)
 
     async def recent(self, limit: int = 100, environment_id: str | None = None) -> list[AuditEvent]:
-        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
-        if environment_id is not None:
-            query = query.where(audit_events.c.environment_id == environment_id)
+        return await self.search(AuditQuery(environment_id=environment_id, limit=limit))
+
+    async def search(self, query: AuditQuery) -> list[AuditEvent]:
+        """Newest first; `before_id` continues a listing (keyset pagination)."""
+        statement = select(audit_events).order_by(audit_events.c.id.desc()).limit(query.limit)
+        conditions = [
+            (query.environment_id, audit_events.c.environment_id.__eq__),
+            (query.target, audit_events.c.target.__eq__),
+            (query.channel_id, audit_events.c.channel_id.__eq__),
+            (query.starting_at, audit_events.c.occurred_at.__ge__),
+            (query.ending_at, audit_events.c.occurred_at.__lt__),
+            (query.before_id, audit_events.c.id.__lt__),
+        ]
+        for value, condition in conditions:
+            if value is not None:
+                statement = statement.where(condition(value))
+        if query.actions:
+            statement = statement.where(audit_events.c.action.in_(query.actions))
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+            rows = (await connection.execute(statement)).mappings().all()
         return [
             AuditEvent(
                 id=row["id"],
