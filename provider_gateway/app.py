@@ -19,6 +19,7 @@ from provider_gateway.appkeys import (
     SETTINGS,
     SHARED_STATE,
     SLACK,
+    SLACK_EVENTS,
     SLACK_INSTALLER,
     TEAMS,
     TEAMS_INSTALLER,
@@ -48,6 +49,7 @@ from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.listings import ListingCache
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
 from provider_gateway.slack.client import SlackClient
+from provider_gateway.slack.events import SlackEvents
 from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.routes import routes as slack_routes
 from provider_gateway.slack.service import SlackService
@@ -121,6 +123,7 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     slack_client = SlackClient(session, settings.slack_api_url, observe=observe)
     app[SLACK] = SlackService(gateway, slack_client, locks, listings)
     app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, states, origins)
+    app[SLACK_EVENTS] = SlackEvents(gateway)
     # msal is synchronous: its calls run here, never on the event loop.
     msal_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="msal")
     graph_tokens = GraphTokens(

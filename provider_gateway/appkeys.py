@@ -14,6 +14,7 @@ from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.listings import ListingCache
 from provider_gateway.shared.state import SharedState
+from provider_gateway.slack.events import SlackEvents
 from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.service import SlackService
 
@@ -26,6 +27,7 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 METRICS = web.AppKey("metrics", Metrics)
 SLACK = web.AppKey("slack", SlackService)
 SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
+SLACK_EVENTS = web.AppKey("slack_events", SlackEvents)
 TEAMS = web.AppKey("teams", TeamsService)
 TEAMS_INSTALLER = web.AppKey("teams_installer", TeamsInstaller)
 PRINCIPAL = web.RequestKey("principal", Principal)

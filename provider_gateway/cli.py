@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="ms-teams only, instead of a secret: a PEM file with the private key and certificate",
     )
     add.add_argument("--app-id")
+    add.add_argument(
+        "--signing-secret", help="slack only: the app's signing secret, for the Events API"
+    )
     add.add_argument("--id", dest="channel_id")
     add.add_argument("--environment")
     channel_commands.add_parser("list", help="list channels (never their secrets)")
@@ -210,6 +213,8 @@ async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
             raise CommandError(f"no environment named {args.environment!r}")
         environment_id = environment.id
     provider: Provider = args.provider
+    if args.signing_secret is not None and provider != "slack":
+        raise CommandError("--signing-secret is for slack channels")
     channel = await gateway.channels.add(
         provider=provider,
         client_id=args.client_id.strip(),
@@ -217,6 +222,7 @@ async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
         app_id=args.app_id,
         channel_id=args.channel_id,
         environment_id=environment_id,
+        signing_secret=Secret(args.signing_secret) if args.signing_secret else None,
         actor=CLI_ACTOR,
     )
     return await _describe_channel(gateway, channel)
@@ -256,6 +262,7 @@ async def _describe_channel(gateway: Gateway, channel: Channel) -> dict[str, Any
         "provider": channel.provider,
         "client_id": channel.client_id,
         "app_id": channel.app_id,
+        "events": channel.signing_secret is not None,
         "environment": environment.name if environment else None,
         "created_at": channel.created_at.isoformat(),
     }

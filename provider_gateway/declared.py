@@ -96,6 +96,7 @@ class DeclaredChannel(_Model):
     client_id: NonEmpty
     client_secret: NonEmpty | None = None
     client_certificate: NonEmpty | None = None  # ms-teams: PEM with private key + certificate
+    signing_secret: NonEmpty | None = None  # slack: verifies Events API requests
     app_id: NonEmpty | None = None
     environment: Name | None = None
 
@@ -103,6 +104,8 @@ class DeclaredChannel(_Model):
     def _one_credential(self) -> DeclaredChannel:
         if (self.client_secret is None) == (self.client_certificate is None):
             raise ValueError("give exactly one of client_secret and client_certificate")
+        if self.signing_secret is not None and self.provider != "slack":
+            raise ValueError("signing_secret is for slack channels")
         if self.client_certificate is not None:
             if self.provider != "ms-teams":
                 raise ValueError("client_certificate is for ms-teams channels")
@@ -171,6 +174,7 @@ async def apply_channels_file(gateway: Gateway, declared: ChannelsFile) -> None:
             provider=channel.provider,
             client_id=channel.client_id,
             client_secret=Secret(channel.credential),
+            signing_secret=Secret(channel.signing_secret) if channel.signing_secret else None,
             app_id=channel.app_id,
             environment_id=environment_ids[channel.environment] if channel.environment else None,
             actor=ACTOR,

@@ -42,6 +42,11 @@ class InvalidUserToken(GatewayError):
     default_message = "The user token provided is invalid"
 
 
+class InvalidSignature(GatewayError):
+    status, code, type = 401, "invalid_signature", "authentication_error"
+    default_message = "The request signature is missing, wrong or too old"
+
+
 class Forbidden(GatewayError):
     """The caller is known but may not do this (Knock's `authorization` code)."""
 

@@ -32,6 +32,7 @@ class Channel:
     app_id: str | None
     environment_id: str | None
     created_at: datetime
+    signing_secret: Revealable | None = None  # Slack: verifies Events API requests
 
     def serves(self, environment_id: str) -> bool:
         return self.environment_id is None or self.environment_id == environment_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from provider_gateway import wire
-from provider_gateway.appkeys import METRICS, PRINCIPAL, SLACK, SLACK_INSTALLER
+from provider_gateway.appkeys import METRICS, PRINCIPAL, SLACK, SLACK_EVENTS, SLACK_INSTALLER
 from provider_gateway.oauth_page import outcome_response
 from provider_gateway.slack.models import ChannelQuery
 
@@ -48,3 +48,10 @@ async def authenticate(request: web.Request) -> web.Response:
     outcome = await installer.handle_callback(request.query)
     request.app[METRICS].installs.labels("slack", outcome.reason or "installed").inc()
     return outcome_response(outcome, installer.allowed_origins, "Slack")
+
+
+@routes.post("/providers/slack/events")
+async def events(request: web.Request) -> web.Response:
+    """The Request URL of the Slack app's Event Subscriptions (signed; see slack/events.py)."""
+    body = await request.read()
+    return web.json_response(await request.app[SLACK_EVENTS].handle(body, request.headers))

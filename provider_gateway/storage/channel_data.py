@@ -48,6 +48,23 @@ class ChannelDataStore:
             row = await self._row(connection, environment_id, channel_id, recipient)
         return self._decrypt(row["payload_encrypted"]) if row else None
 
+    async def for_channel(self, channel_id: str) -> list[tuple[str, Recipient, ChannelDataPayload]]:
+        """Every recipient's data on a channel, in every environment (for provider events;
+        the payloads are encrypted, so matching happens here, after decryption)."""
+        query = select(
+            channel_data.c.environment_id,
+            channel_data.c.recipient_kind,
+            channel_data.c.collection,
+            channel_data.c.recipient_id,
+            channel_data.c.payload_encrypted,
+        ).where(channel_data.c.channel_id == channel_id)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            (env, Recipient(kind, recipient_id, collection), self._decrypt(payload))
+            for env, kind, collection, recipient_id, payload in rows
+        ]
+
     async def update(
         self,
         environment_id: str,

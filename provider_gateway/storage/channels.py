@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from provider_gateway.config import Secret
+from provider_gateway.config import Revealable, Secret
 from provider_gateway.crypto import KeyRing, SealedSecret, UndecryptableError
 from provider_gateway.errors import Conflict
 from provider_gateway.models import Channel, Provider
@@ -39,6 +39,7 @@ class ChannelStore:
         app_id: str | None = None,
         channel_id: str | None = None,
         environment_id: str | None = None,
+        signing_secret: Secret | None = None,
         actor: str,
     ) -> Channel:
         channel = Channel(
@@ -49,6 +50,7 @@ class ChannelStore:
             app_id=app_id,
             environment_id=environment_id,
             created_at=utcnow(),
+            signing_secret=signing_secret,
         )
         try:
             async with self._engine.begin() as connection:
@@ -63,6 +65,7 @@ class ChannelStore:
                         ),
                         app_id=app_id,
                         created_at=channel.created_at,
+                        signing_secret_encrypted=self._seal(signing_secret),
                     )
                 )
                 await record(
@@ -88,6 +91,7 @@ class ChannelStore:
         client_secret: Secret,
         app_id: str | None,
         environment_id: str | None,
+        signing_secret: Secret | None = None,
         actor: str,
     ) -> None:
         """Create the channel, or bring an existing one in line with the declaration."""
@@ -100,6 +104,7 @@ class ChannelStore:
                 app_id=app_id,
                 channel_id=channel_id,
                 environment_id=environment_id,
+                signing_secret=signing_secret,
                 actor=actor,
             )
             return
@@ -109,7 +114,8 @@ class ChannelStore:
             client_id,
             app_id,
             environment_id,
-        ) and self._same_secret(existing, client_secret)
+        ) and self._same_secret(existing.client_secret, client_secret)
+        unchanged = unchanged and self._same_secret(existing.signing_secret, signing_secret)
         if unchanged:
             return
         async with self._engine.begin() as connection:
@@ -123,6 +129,7 @@ class ChannelStore:
                     ),
                     app_id=app_id,
                     environment_id=environment_id,
+                    signing_secret_encrypted=self._seal(signing_secret),
                 )
             )
             self._recent.pop(channel_id, None)
@@ -138,9 +145,11 @@ class ChannelStore:
             )
 
     @staticmethod
-    def _same_secret(channel: Channel, secret: Secret) -> bool:
+    def _same_secret(stored: Revealable | None, declared: Secret | None) -> bool:
+        if stored is None or declared is None:
+            return stored is None and declared is None
         try:
-            return hmac.compare_digest(channel.client_secret.reveal(), secret.reveal())
+            return hmac.compare_digest(stored.reveal(), declared.reveal())
         except UndecryptableError:
             return False
 
@@ -167,6 +176,18 @@ class ChannelStore:
             rows = (await connection.execute(query)).mappings().all()
         return [self._channel(row) for row in rows]
 
+    def _seal(self, secret: Secret | None) -> str | None:
+        return self._key_ring.encrypt(secret.reveal().encode("utf-8")) if secret else None
+
+    async def with_signing_secrets(self) -> list[Channel]:
+        """Slack channels that can verify Events API requests."""
+        async with self._engine.connect() as connection:
+            query = select(channels).where(
+                channels.c.provider == "slack", channels.c.signing_secret_encrypted.is_not(None)
+            )
+            rows = (await connection.execute(query)).mappings().all()
+        return [self._channel(row) for row in rows]
+
     def _channel(self, row: Any) -> Channel:
         return Channel(
             id=row["id"],
@@ -176,4 +197,9 @@ class ChannelStore:
             app_id=row["app_id"],
             environment_id=row["environment_id"],
             created_at=as_utc(row["created_at"]),
+            signing_secret=(
+                SealedSecret(row["signing_secret_encrypted"], self._key_ring)
+                if row["signing_secret_encrypted"]
+                else None
+            ),
         )

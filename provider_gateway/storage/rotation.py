@@ -14,6 +14,7 @@ from provider_gateway.storage.schema import channel_data, channels
 # (table, primary key, encrypted column): every ciphertext the gateway stores.
 ENCRYPTED_COLUMNS: tuple[tuple[Table, Column[object], Column[str]], ...] = (
     (channels, channels.c.id, channels.c.client_secret_encrypted),
+    (channels, channels.c.id, channels.c.signing_secret_encrypted),
     (channel_data, channel_data.c.id, channel_data.c.payload_encrypted),
 )
 _BATCH = 200
@@ -37,7 +38,7 @@ async def rotate_encryption_key(
     for table, key, column in ENCRYPTED_COLUMNS:
         last: object = None
         while True:
-            query = select(key, column).order_by(key).limit(_BATCH)
+            query = select(key, column).where(column.is_not(None)).order_by(key).limit(_BATCH)
             if last is not None:
                 query = query.where(key > last)
             async with engine.connect() as connection:

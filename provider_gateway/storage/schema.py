@@ -66,6 +66,7 @@ channels = Table(
     Column("client_secret_encrypted", Text, nullable=False),
     Column("app_id", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("signing_secret_encrypted", Text, nullable=True),  # Slack Events API (0002)
 )
 
 channel_data = Table(

@@ -19,7 +19,7 @@ TENANT = Recipient.object("$tenants", "acme")
 
 
 async def test_migrations_are_idempotent(gateway: Gateway) -> None:
-    assert await migrate(gateway.engine) == "0001"
+    assert await migrate(gateway.engine) == "0002"
     assert await schema_is_current(gateway.engine)
 
 

@@ -1,0 +1,133 @@
+"""Slack Events API: tokens must not outlive the install they came from.
+
+Requests are signed with the app's signing secret (X-Slack-Signature over
+"v0:<timestamp>:<body>", five-minute window); the channel whose secret verifies the request is
+the app it came from. `app_uninstalled` removes every token of that workspace (or Grid org),
+`tokens_revoked` the tokens of the bot users it names. Slack retries until it gets a 2xx, and
+removing an absent token is a no-op, so retries are harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from provider_gateway.errors import InvalidParams, InvalidSignature
+from provider_gateway.gateway import Gateway
+from provider_gateway.models import Channel
+from provider_gateway.storage.audit import AuditEntry
+
+log = logging.getLogger(__name__)
+
+
+class SlackEvents:
+    def __init__(self, gateway: Gateway, clock: Callable[[], float] = time.time) -> None:
+        self._gateway = gateway
+        self._clock = clock
+
+    async def handle(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        channel = await self._verified_channel(body, headers)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise InvalidParams.field("body", "is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise InvalidParams.field("body", "must be a JSON object")
+        if payload.get("type") == "url_verification":
+            return {"challenge": str(payload.get("challenge", ""))}
+        event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
+        if payload.get("type") != "event_callback" or not event:
+            return {"ok": True}
+        if channel.app_id and payload.get("api_app_id") not in {None, channel.app_id}:
+            return {"ok": True}  # verified, but about another app: nothing of ours to change
+        kind = event.get("type")
+        if kind == "app_uninstalled":
+            removed = await self._forget(channel, payload, bots=None, reason=kind)
+        elif kind == "tokens_revoked":
+            tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
+            bots = {str(bot) for bot in (tokens or {}).get("bot") or []}
+            removed = await self._forget(channel, payload, bots=bots, reason=kind) if bots else 0
+        else:
+            return {"ok": True}
+        log.info("slack event handled", extra={"event": kind, "tokens_removed": removed})
+        return {"ok": True}
+
+    async def _verified_channel(self, body: bytes, headers: Mapping[str, str]) -> Channel:
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        signature = headers.get("X-Slack-Signature", "")
+        if not timestamp or not signature:
+            raise InvalidSignature()
+        for channel in await self._gateway.channels.with_signing_secrets():
+            assert channel.signing_secret is not None
+            verifier = SignatureVerifier(channel.signing_secret.reveal(), clock=_Clock(self._clock))
+            if verifier.is_valid(body, timestamp, signature):  # constant-time, 5-minute window
+                return channel
+        raise InvalidSignature()
+
+    async def _forget(
+        self, channel: Channel, payload: dict[str, Any], *, bots: set[str] | None, reason: str
+    ) -> int:
+        team_id, enterprise_id = payload.get("team_id"), payload.get("enterprise_id")
+        removed = 0
+        for environment_id, tenant, data in await self._gateway.channel_data.for_channel(
+            channel.id
+        ):
+            token = data.get("token")
+            if not isinstance(token, dict) or not _matches(token, team_id, enterprise_id, bots):
+                continue
+            gone = token.get("access_token")
+
+            def drop(stored: dict[str, Any] | None, gone: object = gone) -> dict[str, Any] | None:
+                current = (stored or {}).get("token") or {}
+                if stored is None or current.get("access_token") != gone:
+                    return stored  # changed since we looked (a reinstall): leave it
+                return {k: v for k, v in stored.items() if k != "token"}
+
+            entry = AuditEntry(
+                "revoke",
+                f"slack:{reason}",
+                environment_id=environment_id,
+                channel_id=channel.id,
+                target=tenant.describe(),
+                details={"provider": "slack", "team_id": team_id, "enterprise_id": enterprise_id},
+            )
+            await self._gateway.channel_data.update(
+                environment_id, channel.id, tenant, drop, _audit_if_removed(entry)
+            )
+            removed += 1
+        return removed
+
+
+def _audit_if_removed(
+    entry: AuditEntry,
+) -> Callable[[dict[str, Any] | None, dict[str, Any] | None], AuditEntry | None]:
+    def audit(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditEntry | None:
+        return entry if old != new else None
+
+    return audit
+
+
+def _matches(
+    token: dict[str, Any], team_id: object, enterprise_id: object, bots: set[str] | None
+) -> bool:
+    same_install = (team_id and token.get("team_id") == team_id) or (
+        token.get("is_enterprise_install")
+        and enterprise_id
+        and token.get("enterprise_id") == enterprise_id
+    )
+    return bool(same_install) and (bots is None or token.get("bot_user_id") in bots)
+
+
+class _Clock(Clock):
+    """slack-sdk's verifier asks its clock for now(); ours is injectable for tests."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
