@@ -13,6 +13,7 @@ from aiohttp.web_request import BaseRequest
 from provider_gateway.appkeys import (
     GATEWAY,
     HTTP_SESSION,
+    IDEMPOTENCY_LOCKS,
     LISTINGS,
     METRICS,
     RATE_LIMITER,
@@ -31,6 +32,7 @@ from provider_gateway.cors import cors_middleware
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
 from provider_gateway.http_client import create_session
+from provider_gateway.idempotency import idempotency_middleware
 from provider_gateway.metrics import Metrics
 from provider_gateway.middlewares import (
     auth_middleware,
@@ -64,6 +66,7 @@ def create_app(settings: Settings) -> web.Application:
             cors_middleware(settings.allowed_origins),
             error_middleware,
             auth_middleware,
+            idempotency_middleware,
         ],
     )
     app[SETTINGS] = settings
@@ -109,6 +112,7 @@ async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     app[LISTINGS] = listings
     app[GATEWAY].channel_data.on_change(listings.invalidate)
     app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits)
+    app[IDEMPOTENCY_LOCKS] = SharedLocks(state)
     app[METRICS].watch(listings.stats, app[RATE_LIMITER])
     yield
     await state.close()

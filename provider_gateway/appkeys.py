@@ -13,7 +13,7 @@ from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.listings import ListingCache
-from provider_gateway.shared.state import SharedState
+from provider_gateway.shared.state import SharedLocks, SharedState
 from provider_gateway.slack.events import SlackEvents
 from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.service import SlackService
@@ -25,6 +25,7 @@ SHARED_STATE = web.AppKey("shared_state", SharedState)
 LISTINGS = web.AppKey("listings", ListingCache)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 METRICS = web.AppKey("metrics", Metrics)
+IDEMPOTENCY_LOCKS = web.AppKey("idempotency_locks", SharedLocks)
 SLACK = web.AppKey("slack", SlackService)
 SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
 SLACK_EVENTS = web.AppKey("slack_events", SlackEvents)

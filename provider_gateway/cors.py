@@ -26,7 +26,7 @@ ALLOWED_HEADERS = frozenset(
         "x-request-id",
     }
 )
-EXPOSED_HEADERS = "Retry-After, X-Request-Id"
+EXPOSED_HEADERS = "Retry-After, X-Request-Id, Idempotent-Replayed"
 
 
 def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
