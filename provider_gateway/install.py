@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind
 from provider_gateway.models import Channel, Provider, Recipient
 
+log = logging.getLogger(__name__)
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
 STATE_TTL_SECONDS = 24 * 3600
 _REASON = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -100,6 +102,18 @@ class InstallOutcome:
 class Requester:
     principal: Principal
     channel: Channel
+
+
+async def attempt(
+    install: Awaitable[None], *, provider: Provider, nonce: str | None, redirect_url: str | None
+) -> InstallOutcome:
+    """Run an install; a failure becomes its named reason, for the authFailed page."""
+    try:
+        await install
+    except InstallFailed as failure:
+        log.info("install failed", extra={"provider": provider, "reason": failure.reason})
+        return InstallOutcome(nonce, redirect_url, failure.reason)
+    return InstallOutcome(nonce, redirect_url)
 
 
 def provider_error(error: str) -> InstallFailed:

@@ -20,6 +20,7 @@ from provider_gateway.install import (
     InstallOutcome,
     Requester,
     admit,
+    attempt,
     claim_state,
 )
 from provider_gateway.models import Recipient
@@ -46,13 +47,12 @@ class TeamsInstaller:
     async def handle_callback(self, params: Mapping[str, str]) -> InstallOutcome:
         raw_state = params.get("state")
         state = TeamsState.parse(raw_state)
-        redirect_url = state.redirect_url if state else None
-        try:
-            await self._install(params, raw_state, state)
-        except InstallFailed as failure:
-            log.info("teams consent failed", extra={"reason": failure.reason})
-            return InstallOutcome(None, redirect_url, failure.reason)
-        return InstallOutcome(None, redirect_url)
+        return await attempt(
+            self._install(params, raw_state, state),
+            provider="ms-teams",
+            nonce=None,  # TeamsKit sends no nonce
+            redirect_url=state.redirect_url if state else None,
+        )
 
     async def _install(
         self, params: Mapping[str, str], raw_state: str | None, state: TeamsState | None

@@ -19,6 +19,7 @@ from provider_gateway.install import (
     InstallFailed,
     InstallOutcome,
     admit,
+    attempt,
     claim_state,
 )
 from provider_gateway.models import Channel, Recipient
@@ -47,14 +48,12 @@ class SlackInstaller:
     async def handle_callback(self, params: Mapping[str, str]) -> InstallOutcome:
         raw_state = params.get("state")
         state = SlackState.parse(raw_state)
-        nonce = state.nonce if state else None
-        redirect_url = state.redirect_url if state else None
-        try:
-            await self._install(params, raw_state, state)
-        except InstallFailed as failure:
-            log.info("slack install failed", extra={"reason": failure.reason})
-            return InstallOutcome(nonce, redirect_url, failure.reason)
-        return InstallOutcome(nonce, redirect_url)
+        return await attempt(
+            self._install(params, raw_state, state),
+            provider="slack",
+            nonce=state.nonce if state else None,
+            redirect_url=state.redirect_url if state else None,
+        )
 
     async def _install(
         self, params: Mapping[str, str], raw_state: str | None, state: SlackState | None
