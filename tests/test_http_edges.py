@@ -57,6 +57,7 @@ async def test_healthz_readyz_and_openapi(client: TestClient) -> None:
     assert "/v1/objects/{collection}/{object_id}/channel_data/{channel_id}" in paths
     assert "/providers/slack/authenticate" in paths
     assert "/providers/ms-teams/authenticate" in paths
+    assert {"/v1/audit_events", "/providers/slack/events", "/metrics"} <= set(paths)
     assert "ChannelData" in spec["components"]["schemas"]
 
 
@@ -92,3 +93,11 @@ async def test_an_unexpected_failure_is_a_500_in_knocks_body_without_details(
     finally:
         async with client.app[GATEWAY].engine.begin() as connection:
             await connection.execute(text("ALTER TABLE channel_data_gone RENAME TO channel_data"))
+
+
+def test_the_openapi_document_is_valid() -> None:
+    from openapi_spec_validator import validate
+
+    from provider_gateway.ops import openapi_document
+
+    validate(openapi_document())  # type: ignore[arg-type]
