@@ -9,8 +9,10 @@ from typing import Literal
 from provider_gateway.config import Revealable
 
 Provider = Literal["slack", "ms-teams"]
-PROVIDERS: tuple[Provider, ...] = ("slack", "ms-teams")
 PROVIDER_NAMES: dict[Provider, str] = {"slack": "Slack", "ms-teams": "Microsoft Teams"}
+# The install's credential in a tenant's channel data: set by the install flow (or a secret
+# key), removed by revoke_access or a provider event.
+CREDENTIAL_KEYS: dict[Provider, str] = {"slack": "token", "ms-teams": "ms_teams_tenant_id"}
 TENANTS_COLLECTION = "$tenants"
 
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from provider_gateway.errors import Forbidden, InvalidParams
-from provider_gateway.models import Provider
+from provider_gateway.models import CREDENTIAL_KEYS, Provider
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
@@ -126,8 +126,6 @@ class MsTeamsChannelData(_Strict):
 
 
 _MODELS: dict[Provider, type[_Strict]] = {"slack": SlackChannelData, "ms-teams": MsTeamsChannelData}
-# The install's credentials live on the tenant: set by the OAuth flow or a secret key only.
-CREDENTIAL_KEYS: dict[Provider, str] = {"slack": "token", "ms-teams": "ms_teams_tenant_id"}
 
 
 def validate(provider: Provider, data: object) -> dict[str, Any]:

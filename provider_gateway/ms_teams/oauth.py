@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from provider_gateway.auth import MS_TEAMS_CHANNELS_READ
 from provider_gateway.coordination import OneTimeKeys
@@ -26,7 +25,7 @@ from provider_gateway.install import (
 from provider_gateway.models import Recipient
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
 from provider_gateway.ms_teams.models import TeamsState, tenant_guid
-from provider_gateway.storage.audit import AuditEntry
+from provider_gateway.tenant_credentials import store_credential
 
 log = logging.getLogger(__name__)
 
@@ -86,27 +85,14 @@ class TeamsInstaller:
 
     async def _store(self, requester: Requester, tenant: Recipient, tenant_id: str) -> None:
         principal, channel = requester.principal, requester.channel
-        environment_id = principal.environment.id
-
-        def put_tenant_id(stored: dict[str, Any] | None) -> dict[str, Any]:
-            data = dict(stored or {})
-            data["ms_teams_tenant_id"] = tenant_id  # connections are left exactly as they were
-            data.setdefault("connections", [])
-            return data
-
-        await self._gateway.channel_data.update(
-            environment_id,
-            channel.id,
-            tenant,
-            put_tenant_id,
-            lambda old, new: AuditEntry(
-                "install",
-                principal.actor,
-                environment_id=environment_id,
-                channel_id=channel.id,
-                target=tenant.describe(),
-                details={"provider": "ms-teams", "ms_teams_tenant_id": tenant_id},
-            ),
+        await store_credential(
+            self._gateway,
+            environment_id=principal.environment.id,
+            channel=channel,
+            tenant=tenant,
+            value=tenant_id,
+            actor=principal.actor,
+            details={"ms_teams_tenant_id": tenant_id},
         )
         log.info(
             "teams consent completed", extra={"tenant": tenant.describe(), "channel_id": channel.id}

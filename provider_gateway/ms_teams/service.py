@@ -14,7 +14,7 @@ from provider_gateway.ms_teams import models
 from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
-from provider_gateway.storage.audit import AuditEntry
+from provider_gateway.tenant_credentials import remove_credential
 
 log = logging.getLogger(__name__)
 
@@ -121,29 +121,14 @@ class TeamsService:
 
     async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
         channel, tenant_id, _ = await self._connected(principal, channel_id, tenant)
-        environment_id = principal.environment.id
-
-        def forget(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-            if stored is None:
-                return None
-            if stored.get("ms_teams_tenant_id") == tenant_id:  # a re-consent meanwhile stays
-                stored.pop("ms_teams_tenant_id")
-            stored.setdefault("connections", [])
-            return stored
-
-        await self._gateway.channel_data.update(
-            environment_id,
-            channel.id,
-            tenant,
-            forget,
-            lambda old, new: AuditEntry(
-                "revoke",
-                principal.actor,
-                environment_id=environment_id,
-                channel_id=channel.id,
-                target=tenant.describe(),
-                details={"provider": "ms-teams", "ms_teams_tenant_id": tenant_id},
-            ),
+        await remove_credential(
+            self._gateway,
+            environment_id=principal.environment.id,
+            channel=channel,
+            tenant=tenant,
+            still_current=lambda stored: stored == tenant_id,  # a re-consent meanwhile stays
+            actor=principal.actor,
+            details={"ms_teams_tenant_id": tenant_id},
         )
         await self._tokens.forget(channel, tenant_id)
         log.info(

@@ -20,7 +20,8 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from provider_gateway.errors import InvalidParams, InvalidSignature
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel
-from provider_gateway.storage.audit import AuditEntry
+from provider_gateway.slack.models import holds_token
+from provider_gateway.tenant_credentials import remove_credential
 
 log = logging.getLogger(__name__)
 
@@ -81,35 +82,18 @@ class SlackEvents:
             if not isinstance(token, dict) or not _matches(token, team_id, enterprise_id, bots):
                 continue
             gone = token.get("access_token")
-
-            def drop(stored: dict[str, Any] | None, gone: object = gone) -> dict[str, Any] | None:
-                current = (stored or {}).get("token") or {}
-                if stored is None or current.get("access_token") != gone:
-                    return stored  # changed since we looked (a reinstall): leave it
-                return {k: v for k, v in stored.items() if k != "token"}
-
-            entry = AuditEntry(
-                "revoke",
-                f"slack:{reason}",
+            await remove_credential(
+                self._gateway,
                 environment_id=environment_id,
-                channel_id=channel.id,
-                target=tenant.describe(),
-                details={"provider": "slack", "team_id": team_id, "enterprise_id": enterprise_id},
-            )
-            await self._gateway.channel_data.update(
-                environment_id, channel.id, tenant, drop, _audit_if_removed(entry)
+                channel=channel,
+                tenant=tenant,
+                still_current=holds_token(gone),
+                actor=f"slack:{reason}",
+                details={"team_id": team_id, "enterprise_id": enterprise_id},
+                audit_only_if_removed=True,
             )
             removed += 1
         return removed
-
-
-def _audit_if_removed(
-    entry: AuditEntry,
-) -> Callable[[dict[str, Any] | None, dict[str, Any] | None], AuditEntry | None]:
-    def audit(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditEntry | None:
-        return entry if old != new else None
-
-    return audit
 
 
 def _matches(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,11 @@ def channels_response(reply: Mapping[str, Any], *, default_team_id: str | None) 
     ]
     next_cursor = (reply.get("response_metadata") or {}).get("next_cursor") or None
     return {"slack_channels": channels, "next_cursor": next_cursor}
+
+
+def holds_token(access_token: object) -> Callable[[Any], bool]:
+    """True while a stored token is still `access_token` (not one a reinstall put there)."""
+    return lambda stored: isinstance(stored, dict) and stored.get("access_token") == access_token
 
 
 def installed_token(reply: Mapping[str, Any], *, now: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from provider_gateway.install import (
 from provider_gateway.models import Channel, Recipient
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.slack.models import SlackState, installed_token
-from provider_gateway.storage.audit import AuditEntry
+from provider_gateway.tenant_credentials import store_credential
 
 log = logging.getLogger(__name__)
 
@@ -97,34 +97,20 @@ class SlackInstaller:
     async def _store(
         self, principal: Principal, channel: Channel, tenant: Recipient, token: dict[str, Any]
     ) -> None:
-        environment_id = principal.environment.id
-
-        def put_token(stored: dict[str, Any] | None) -> dict[str, Any]:
-            data = dict(stored or {})
-            data["token"] = token  # the tenant's connections are left exactly as they were
-            data.setdefault("connections", [])
-            return data
-
-        await self._gateway.channel_data.update(
-            environment_id,
-            channel.id,
-            tenant,
-            put_token,
-            lambda old, new: AuditEntry(
-                "install",
-                principal.actor,
-                environment_id=environment_id,
-                channel_id=channel.id,
-                target=tenant.describe(),
-                details={
-                    "provider": "slack",
-                    "team_id": token.get("team_id"),
-                    "enterprise_id": token.get("enterprise_id"),
-                    "app_id": token.get("app_id"),
-                    "scope": token.get("scope"),
-                    "rotating": "refresh_token" in token,
-                },
-            ),
+        await store_credential(
+            self._gateway,
+            environment_id=principal.environment.id,
+            channel=channel,
+            tenant=tenant,
+            value=token,
+            actor=principal.actor,
+            details={
+                "team_id": token.get("team_id"),
+                "enterprise_id": token.get("enterprise_id"),
+                "app_id": token.get("app_id"),
+                "scope": token.get("scope"),
+                "rotating": "refresh_token" in token,
+            },
         )
         log.info(
             "slack install completed",

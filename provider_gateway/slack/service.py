@@ -17,6 +17,7 @@ from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.slack import models
 from provider_gateway.slack.client import SlackClient, SlackRefusal
 from provider_gateway.storage.audit import AuditEntry
+from provider_gateway.tenant_credentials import remove_credential
 
 log = logging.getLogger(__name__)
 
@@ -145,29 +146,14 @@ class SlackService:
                 raise UpstreamError(f"Slack refused auth.revoke: {refusal.error}") from None
 
         revoked = token["access_token"]
-
-        def forget(stored: dict[str, Any] | None) -> dict[str, Any] | None:
-            if stored is None:
-                return None
-            current = stored.get("token") or {}
-            if current.get("access_token") == revoked:  # a reinstall meanwhile keeps its token
-                stored.pop("token", None)
-            stored.setdefault("connections", [])
-            return stored
-
-        await self._gateway.channel_data.update(
-            environment_id,
-            channel.id,
-            tenant,
-            forget,
-            lambda old, new: AuditEntry(
-                "revoke",
-                principal.actor,
-                environment_id=environment_id,
-                channel_id=channel.id,
-                target=tenant.describe(),
-                details={"provider": "slack", "team_id": token.get("team_id")},
-            ),
+        await remove_credential(
+            self._gateway,
+            environment_id=environment_id,
+            channel=channel,
+            tenant=tenant,
+            still_current=models.holds_token(revoked),
+            actor=principal.actor,
+            details={"team_id": token.get("team_id")},
         )
         log.info(
             "slack access revoked", extra={"tenant": tenant.describe(), "channel_id": channel.id}
