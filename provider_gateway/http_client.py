@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -25,3 +26,11 @@ def create_session(settings: Settings) -> aiohttp.ClientSession:
         trust_env=True,  # HTTPS_PROXY / NO_PROXY
         headers={"User-Agent": f"provider-gateway/{__version__}"},
     )
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float:
+    """A Retry-After header in seconds (1 when absent or unreadable)."""
+    try:
+        return max(0.0, float(headers.get("Retry-After", "1")))
+    except (TypeError, ValueError):
+        return 1.0

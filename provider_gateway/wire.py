@@ -76,3 +76,9 @@ def integer(options: Mapping[str, str], name: str, default: int, *, low: int, hi
     if not low <= number <= high:
         raise InvalidParams.field(f"query_options.{name}", f"must be between {low} and {high}")
     return number
+
+
+def revoked_body(is_secret_key: bool) -> object:
+    """revoke_access's answer: SlackKit and TeamsKit compare the body to the bare string "ok"
+    (useSlackAuth.ts, useMsTeamsAuth.ts); the spec and the SDKs say {"ok": "ok"}."""
+    return {"ok": "ok"} if is_secret_key else "ok"

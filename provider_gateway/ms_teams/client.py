@@ -18,6 +18,7 @@ from provider_gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from provider_gateway.http_client import retry_after_seconds
 from provider_gateway.observe import UpstreamObserver, ignore
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class GraphClient:
             if status == 200:
                 return body
             if status in {429, 503, 504}:
-                retry_after = _retry_after(headers)
+                retry_after = retry_after_seconds(headers)
                 if not waited and retry_after <= self._max_retry_wait:
                     waited = True
                     await asyncio.sleep(retry_after)
@@ -110,13 +111,6 @@ async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-def _retry_after(headers: Mapping[str, str]) -> float:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
 
 
 def _throttled(status: int, retry_after: float) -> Exception:

@@ -53,8 +53,7 @@ async def revoke_access(request: web.Request) -> web.Response:
     tenant = wire.object_reference(request.query, TENANT_PARAM)
     principal = request[PRINCIPAL]
     await request.app[TEAMS].revoke_access(principal, request.match_info["channel_id"], tenant)
-    # TeamsKit compares the body to "ok" (useMsTeamsAuth.ts); the spec and SDKs say {"ok": "ok"}.
-    return web.json_response({"ok": "ok"} if principal.is_secret else "ok")
+    return web.json_response(wire.revoked_body(principal.is_secret))
 
 
 @routes.get("/providers/ms-teams/authenticate")

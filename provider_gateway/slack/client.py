@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from provider_gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
+from provider_gateway.http_client import retry_after_seconds
 from provider_gateway.observe import UpstreamObserver, ignore
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class SlackClient:
                 outcome = "refused" if status == 200 else str(status)
                 self._observe("slack", method, outcome, time.perf_counter() - started)
                 if status == 429:
-                    retry_after = _retry_after(exc.response.headers)
+                    retry_after = retry_after_seconds(exc.response.headers)
                     if retry_on_429 and not waited and retry_after <= self._max_retry_wait:
                         waited = True
                         await asyncio.sleep(retry_after)
@@ -163,10 +164,3 @@ class SlackClient:
                 self._observe("slack", method, "network_error", time.perf_counter() - started)
                 log.warning("slack %s failed: %s", method, type(exc).__name__)
                 raise UpstreamError(f"Slack could not be reached for {method}") from None
-
-
-def _retry_after(headers: Any) -> float:
-    try:
-        return max(0.0, float(headers.get("Retry-After", "1")))
-    except (TypeError, ValueError):
-        return 1.0
