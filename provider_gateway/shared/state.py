@@ -29,15 +29,8 @@ class SharedState:
         self._skip_until = 0.0
         self.degraded_since: float | None = None
 
-    @property
-    def is_shared(self) -> bool:
-        return self._shared is not None
-
-    def _backends(self) -> tuple[Backend | None, Backend]:
-        return self._shared, self._local
-
     async def _call(self, operation: str, *args: object) -> object:
-        shared, local = self._backends()
+        shared, local = self._shared, self._local
         # After a failure, go in-process for `retry_after` seconds (a circuit breaker): a dead
         # or hung Redis then costs one timeout a second, not one per operation.
         if shared is not None and time.monotonic() >= self._skip_until:
