@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -119,3 +122,17 @@ async def drop_redis_prefix(redis_url: str, prefix: str) -> None:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+def posted_message(page: str) -> dict[str, Any]:
+    """The message an OAuth callback page posts to its opener."""
+    match = re.search(r"var message = (.*);", page)
+    assert match, page
+    message: dict[str, Any] = json.loads(match.group(1))
+    return message
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

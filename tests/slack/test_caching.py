@@ -21,7 +21,7 @@ from tests.fakes.slack import FakeSlack
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.slack.conftest import TEAM
 from tests.slack.support import install_token
-from tests.support import World, seed_world, serve
+from tests.support import World, free_port, seed_world, serve
 
 TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
 
@@ -109,18 +109,12 @@ async def test_credential_changes_invalidate_at_once(
     assert len(fake_slack.calls_to("conversations.list")) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def private_redis() -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """A redis-server of the test's own on a free port, which the test may kill and restart."""
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (scripts/ensure-services needs it)")
-    port = _free_port()
+    port = free_port()
     processes: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
@@ -15,7 +14,7 @@ from provider_gateway.models import Recipient
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import TEAM
-from tests.support import World, tenant_uri
+from tests.support import World, posted_message, tenant_uri
 
 
 def slackkit_state(world: World, tenant: str = "acme", **overrides: Any) -> str:
@@ -31,13 +30,6 @@ def slackkit_state(world: World, tenant: str = "acme", **overrides: Any) -> str:
     }
     state.update(overrides)
     return json.dumps({k: v for k, v in state.items() if v is not None})
-
-
-def posted_message(page: str) -> dict[str, Any]:
-    match = re.search(r"var message = (.*);", page)
-    assert match, page
-    message: dict[str, Any] = json.loads(match.group(1))
-    return message
 
 
 async def _callback(client: TestClient, **params: str) -> tuple[int, str, Any]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -17,14 +16,9 @@ from cryptography.fernet import Fernet
 from provider_gateway.keys import new_api_key
 from tests.fakes.slack import Failure, FakeSlack
 from tests.slack.conftest import TEAM
+from tests.support import free_port
 
 TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_sigterm_drains_in_flight_requests(fake_slack: FakeSlack, tmp_path: Path) -> None:
@@ -37,7 +31,7 @@ async def test_sigterm_drains_in_flight_requests(fake_slack: FakeSlack, tmp_path
         f'[[channels]]\nid = "{channel_id}"\nprovider = "slack"\nclient_id = "111.222"\n'
         'client_secret = "drain-secret"\nenvironment = "production"\n'
     )
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GATEWAY_DATA_DIR": str(tmp_path / "data"),
