@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
+    demo = commands.add_parser(
+        "demo",
+        help="the service with simulated Slack and Microsoft, a page at / and throwaway keys",
+    )
+    demo.add_argument("--port", type=int, default=8080)
+
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
     environments = commands.add_parser("environments", help="manage environments")
@@ -100,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "demo":  # builds its own settings: nothing of the environment's
+            from provider_gateway.demo.runner import run_demo
+
+            return run_demo(args.port)
         settings = load_settings()
         configure_logging(settings)
         if args.command == "serve":

@@ -1,0 +1,327 @@
+"""`provider-gateway demo` as a newcomer runs it: a subprocess, driven over HTTP like a browser.
+
+Both install flows go through the bundled simulators' consent screens and the gateway's real
+callbacks; the page's config is read from `/` as the page's script reads it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support import free_port, posted_message
+
+STARTUP_SECONDS = 60
+TENANT = {"object_id": "acme-demo", "collection": "$tenants"}
+SLACK_TENANT = {
+    "access_token_object[object_id]": "acme-demo",
+    "access_token_object[collection]": "$tenants",
+}
+TEAMS_TENANT = {
+    "ms_teams_tenant_object[object_id]": "acme-demo",
+    "ms_teams_tenant_object[collection]": "$tenants",
+}
+
+
+@dataclass
+class Demo:
+    url: str
+    banner: str
+    secret_key: str
+    config: dict[str, Any]
+
+    def public_headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.config['public_key']}",
+            "X-Knock-User-Token": self.config["user_token"],
+        }
+
+    def secret_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+    def channel_data_path(self, channel_id: str) -> str:
+        return f"{self.url}/v1/objects/$tenants/acme-demo/channel_data/{channel_id}"
+
+
+class _Lines:
+    """A subprocess's stdout, line by line, with deadlines (a thread does the blocking reads)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        self._stdout = process.stdout
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self._stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def until(self, marker: str | None, seconds: float) -> str:
+        """Lines up to the one holding `marker` (None: to the end of the output)."""
+        seen: list[str] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self._stdout.close()
+                if marker is None:
+                    return "".join(seen)
+                break
+            seen.append(line)
+            if marker is not None and marker in line:
+                return "".join(seen)
+        raise AssertionError(f"no {marker!r} within {seconds} s in {''.join(seen)!r}")
+
+
+@pytest.fixture(scope="module")
+def demo_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    executable = shutil.which("provider-gateway", path=str(Path(sys.executable).parent))
+    assert executable, "the provider-gateway console script is installed"
+    port = free_port()
+    errors = tmp_path_factory.mktemp("demo") / "stderr.log"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [executable, "demo", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=tmp_path_factory.mktemp("cwd"),
+        )
+        try:
+            output = _Lines(process)
+            yield f"http://127.0.0.1:{port}", output.until("Press Ctrl+C", STARTUP_SECONDS)
+            process.send_signal(signal.SIGINT)  # what Ctrl+C sends
+            assert process.wait(timeout=20) == 0
+            assert "Stopping" in output.until(None, 5)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log = errors.read_text()
+    assert "Traceback" not in log, log
+    assert "GET /v1/providers/slack/" in log, "the access log goes to stderr"
+
+
+@pytest.fixture
+async def demo(demo_process: tuple[str, str]) -> Demo:
+    url, banner = demo_process
+    secret = re.search(r"secret key\s+(sk_\S+)", banner)
+    assert secret, banner
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/") as page:
+        assert page.status == 200
+        text = await page.text()
+    assert "Connect to Slack" in text
+    assert "Connect to Microsoft Teams" in text
+    match = re.search(r'<script type="application/json" id="demo-config">(.*?)</script>', text)
+    assert match, text
+    return Demo(url, banner, secret.group(1), json.loads(match.group(1)))
+
+
+def test_the_banner_names_the_url_and_the_keys_it_created(
+    demo_process: tuple[str, str],
+) -> None:
+    url, banner = demo_process
+    assert f"Open {url}/" in banner
+    for label in ("public key        pk_", "secret key        sk_", "user token        ey"):
+        assert label in banner
+
+
+async def _consent(session: aiohttp.ClientSession, url: str, decision: str) -> str:
+    """Open a simulator's consent screen, press a button; returns where it redirects."""
+    async with session.get(url) as screen:
+        assert screen.status == 200, await screen.text()
+        form = await screen.text()
+    state = re.search(r'name="state" value="([^"]*)"', form)
+    assert state, form
+    async with session.post(
+        url,
+        data={"state": html.unescape(state.group(1)), "decision": decision},
+        allow_redirects=False,
+    ) as chosen:
+        assert chosen.status == 302
+        return chosen.headers["Location"]
+
+
+async def _callback(
+    session: aiohttp.ClientSession, location: str, status: int = 200
+) -> dict[str, Any]:
+    async with session.get(location, allow_redirects=False) as page:
+        assert page.status == status
+        return posted_message(await page.text())
+
+
+async def _json(response: aiohttp.ClientResponse, status: int = 200) -> Any:
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def _disconnect(
+    session: aiohttp.ClientSession,
+    demo: Demo,
+    provider_api: str,
+    tenant: dict[str, str],
+    not_set: str,
+) -> None:
+    """revoke_access as the page's Disconnect calls it; auth_check then says "not set"."""
+    headers = demo.public_headers()
+    async with session.put(f"{provider_api}/revoke_access", params=tenant, headers=headers) as r:
+        assert await _json(r) == "ok"
+    async with session.get(f"{provider_api}/auth_check", params=tenant, headers=headers) as r:
+        assert (await _json(r, 403))["message"] == not_set
+
+
+def _slack_authorize_url(demo: Demo, nonce: str) -> str:
+    state = {
+        "nonce": nonce,
+        "redirect_url": f"{demo.url}/",
+        "access_token_object": TENANT,
+        "channel_id": demo.config["slack"]["channel_id"],
+        "public_key": demo.config["public_key"],
+        "user_token": demo.config["user_token"],
+    }
+    query = {
+        "state": json.dumps(state),
+        "client_id": demo.config["slack"]["client_id"],
+        "scope": demo.config["slack"]["scope"],
+    }
+    return str(aiohttp.client.URL(demo.config["slack"]["authorize_url"]).with_query(query))
+
+
+async def test_slack_connect_pick_two_channels_and_disconnect(demo: Demo) -> None:
+    slack = f"{demo.url}/v1/providers/slack/{demo.config['slack']['channel_id']}"
+    stored_at = demo.channel_data_path(demo.config["slack"]["channel_id"])
+    headers = demo.public_headers()
+    async with aiohttp.ClientSession() as session:
+        nonce = str(uuid.uuid4())
+        location = await _consent(session, _slack_authorize_url(demo, nonce), "allow")
+        assert location.startswith(f"{demo.url}/providers/slack/authenticate?")
+        assert await _callback(session, location) == {"type": "authComplete", "nonce": nonce}
+
+        async with session.get(f"{slack}/auth_check", params=SLACK_TENANT, headers=headers) as r:
+            assert (await _json(r))["connection"]["ok"] is True
+        params = {
+            **SLACK_TENANT,
+            "query_options[limit]": "200",
+            "query_options[types]": "private_channel,public_channel",
+        }
+        async with session.get(f"{slack}/channels", params=params, headers=headers) as r:
+            listing = await _json(r)
+        names = {channel["name"]: channel["id"] for channel in listing["slack_channels"]}
+        assert {"general", "alerts", "leadership", "payments-oncall"} <= set(names)
+        picked = [{"channel_id": names["alerts"]}, {"channel_id": names["leadership"]}]
+        async with session.put(
+            stored_at, json={"data": {"connections": picked}}, headers=headers
+        ) as r:
+            assert (await _json(r))["data"]["connections"] == picked
+
+        async with session.get(stored_at, headers=demo.secret_headers()) as r:
+            stored = (await _json(r))["data"]
+        assert stored["connections"] == picked
+        assert stored["token"]["access_token"].startswith("xoxb-demo-")
+
+        await _disconnect(session, demo, slack, SLACK_TENANT, "Access token not set.")
+        async with session.get(stored_at, headers=demo.secret_headers()) as r:
+            assert not (await _json(r))["data"].get("token")
+
+
+async def test_a_cancelled_slack_consent_fails_and_stores_nothing(demo: Demo) -> None:
+    other_tenant = {**TENANT, "object_id": "cancelled-tenant"}
+    async with aiohttp.ClientSession() as session:
+        nonce = str(uuid.uuid4())
+        url = _slack_authorize_url(demo, nonce).replace("acme-demo", other_tenant["object_id"])
+        location = await _consent(session, url, "cancel")
+        message = await _callback(session, location, 400)
+        assert message["type"] == "authFailed"
+        assert message["nonce"] == nonce
+        path = demo.channel_data_path(demo.config["slack"]["channel_id"])
+        async with session.get(
+            path.replace("acme-demo", "cancelled-tenant"), headers=demo.secret_headers()
+        ) as r:
+            assert r.status == 404
+
+
+async def test_teams_consent_pick_two_channels_and_disconnect(demo: Demo) -> None:
+    teams = f"{demo.url}/v1/providers/ms-teams/{demo.config['teams']['channel_id']}"
+    stored_at = demo.channel_data_path(demo.config["teams"]["channel_id"])
+    headers = demo.public_headers()
+    state = {
+        "redirect_url": f"{demo.url}/",
+        "ms_teams_tenant_object": TENANT,
+        "channel_id": demo.config["teams"]["channel_id"],
+        "public_key": demo.config["public_key"],
+        "user_token": demo.config["user_token"],
+    }
+    consent_url = aiohttp.client.URL(demo.config["teams"]["consent_url"]).with_query(
+        state=json.dumps(state),
+        client_id=demo.config["teams"]["client_id"],
+        redirect_uri=demo.config["teams"]["redirect_uri"],
+    )
+    async with aiohttp.ClientSession() as session:
+        location = await _consent(session, str(consent_url), "allow")
+        assert "admin_consent=True" in location
+        assert await _callback(session, location) == {"type": "authComplete"}
+
+        async with session.get(f"{teams}/auth_check", params=TEAMS_TENANT, headers=headers) as r:
+            assert (await _json(r))["connection"]["ok"] is True
+        found: list[dict[str, Any]] = []
+        params: dict[str, str] = dict(TEAMS_TENANT)
+        while True:  # the simulator pages by two: the skip token must round-trip
+            async with session.get(f"{teams}/teams", params=params, headers=headers) as r:
+                page = await _json(r)
+            found += page["ms_teams_teams"]
+            if not page["skip_token"]:
+                break
+            params = {**TEAMS_TENANT, "query_options[$skiptoken]": page["skip_token"]}
+        by_name = {team["displayName"]: team["id"] for team in found}
+        assert sorted(by_name) == ["Engineering", "Leadership", "Support"]
+        engineering = by_name["Engineering"]
+        async with session.get(
+            f"{teams}/channels", params={**TEAMS_TENANT, "team_id": engineering}, headers=headers
+        ) as r:
+            channels = {c["displayName"]: c["id"] for c in (await _json(r))["ms_teams_channels"]}
+        assert sorted(channels) == ["Deploys", "General", "On-call"]
+        picked = [
+            {"ms_teams_team_id": engineering, "ms_teams_channel_id": channels["Deploys"]},
+            {"ms_teams_team_id": engineering, "ms_teams_channel_id": channels["On-call"]},
+        ]
+        async with session.put(
+            stored_at, json={"data": {"connections": picked}}, headers=headers
+        ) as r:
+            await _json(r)
+        async with session.get(stored_at, headers=demo.secret_headers()) as r:
+            stored = (await _json(r))["data"]
+        assert stored["connections"] == picked
+        assert re.fullmatch(r"[0-9a-f-]{36}", stored["ms_teams_tenant_id"])
+
+        await _disconnect(session, demo, teams, TEAMS_TENANT, "Microsoft Teams tenant ID not set.")
+        async with session.get(stored_at, headers=demo.secret_headers()) as r:
+            assert not (await _json(r))["data"].get("ms_teams_tenant_id")
+
+
+async def test_the_page_and_its_script_are_served_with_a_strict_policy(demo: Demo) -> None:
+    async with aiohttp.ClientSession() as session:
+        for path, kind in (("/", "text/html"), ("/demo/page.js", "text/javascript")):
+            async with session.get(f"{demo.url}{path}") as response:
+                assert response.status == 200
+                assert response.content_type == kind
+                assert "script-src 'self'" in response.headers["Content-Security-Policy"]
