@@ -109,10 +109,16 @@ def demo_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
         )
         try:
             output = _Lines(process)
-            yield f"http://127.0.0.1:{port}", output.until("Press Ctrl+C", STARTUP_SECONDS)
+            banner = output.until("Press Ctrl+C", STARTUP_SECONDS)
+            data = re.search(r"^  data\s+(\S+) ", banner, re.MULTILINE)
+            assert data, banner
+            data_directory = Path(data.group(1))
+            assert (data_directory / "gateway.db").is_file()
+            yield f"http://127.0.0.1:{port}", banner
             process.send_signal(signal.SIGINT)  # what Ctrl+C sends
             assert process.wait(timeout=20) == 0
             assert "Stopping" in output.until(None, 5)
+            assert not data_directory.exists(), "the demo leaves nothing behind"
         finally:
             if process.poll() is None:
                 process.kill()

@@ -126,7 +126,9 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             await web.TCPSite(runner, LOOPBACK, port).start()
-            out.write(_banner(public_url, keys, slack_url, consent_url, microsoft.api_url))
+            out.write(
+                _banner(public_url, keys, slack_url, consent_url, microsoft.api_url, directory)
+            )
             out.flush()
             await stop.wait()
             out.write("Stopping: draining requests and deleting the demo's data.\n")
@@ -194,7 +196,12 @@ def _user_token(signing_key_pem: str) -> str:
 
 
 def _banner(
-    public_url: str, keys: DemoKeys, slack_url: str, consent_url: str, microsoft_api_url: str
+    public_url: str,
+    keys: DemoKeys,
+    slack_url: str,
+    consent_url: str,
+    microsoft_api_url: str,
+    directory: Path,
 ) -> str:
     rows = [
         ("environment", "demo"),
@@ -206,6 +213,7 @@ def _banner(
         ("Teams channel id", keys.teams_channel_id),
         ("Slack simulator", slack_url),
         ("Microsoft sim", f"{consent_url} (consent screen), {microsoft_api_url} (Entra, Graph)"),
+        ("data", f"{directory} (SQLite, keys, the simulators' CA)"),
     ]
     table = "\n".join(f"  {name:<17} {value}" for name, value in rows)
     return (
@@ -214,5 +222,5 @@ def _banner(
         f"  Try: curl -H 'Authorization: Bearer {keys.secret_key}' \\\n"
         f"         '{public_url}/v1/objects/$tenants/{TENANT}/channel_data/"
         f"{keys.slack_channel_id}'\n\n"
-        "Everything lives in a temporary directory deleted on exit. Press Ctrl+C to stop.\n"
+        "The data directory is deleted on exit. Press Ctrl+C to stop.\n"
     )
