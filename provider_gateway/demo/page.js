@@ -191,7 +191,7 @@ class SlackPanel extends ProviderPanel {
     const chosen = new Set((await readConnections(config.slack.channel_id)).map((c) => c.channel_id));
     this.choices.replaceChildren(
       ...channels.map((channel) =>
-        checkbox(`${channel.is_private ? "🔒" : "#"}${channel.name}`, chosen.has(channel.id), (on) => {
+        checkbox(channel.is_private ? `${channel.name} (private)` : `#${channel.name}`, chosen.has(channel.id), (on) => {
           if (on) chosen.add(channel.id);
           else chosen.delete(channel.id);
           this.run(() => writeConnections(config.slack.channel_id, [...chosen].map((id) => ({ channel_id: id }))));
