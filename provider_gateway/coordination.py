@@ -9,8 +9,9 @@ from typing import Protocol
 
 
 class OneTimeKeys(Protocol):
-    async def claim(self, key: str, ttl_seconds: int) -> bool:
-        """True the first time `key` is claimed within `ttl_seconds`, False afterwards."""
+    async def claim(self, key: str, ttl_seconds: int, *, owner: str | None = None) -> bool:
+        """True the first time `key` is claimed within `ttl_seconds`, False afterwards; with
+        an `owner`, also True when the same owner claims it again."""
         ...
 
 

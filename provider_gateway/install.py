@@ -195,7 +195,10 @@ async def admit(
     return requester, state.tenant
 
 
-async def claim_state(states: OneTimeKeys, provider: Provider, raw_state: str) -> None:
+async def claim_state(
+    states: OneTimeKeys, provider: Provider, raw_state: str, *, owner: str | None = None
+) -> None:
+    """A state is used once; with an `owner`, it may be used again by that owner only."""
     key = f"oauth-state:{provider}:" + hashlib.sha256(raw_state.encode()).hexdigest()
-    if not await states.claim(key, STATE_TTL_SECONDS):
+    if not await states.claim(key, STATE_TTL_SECONDS, owner=owner):
         raise InstallFailed("state_already_used")

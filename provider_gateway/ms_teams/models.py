@@ -38,8 +38,21 @@ def teams_response(teams: list[dict[str, Any]], skip_token: str | None) -> dict[
     }
 
 
-def channels_response(channels: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"ms_teams_channels": [_pick(c, CHANNEL_FIELDS) for c in channels if c.get("id")]}
+def channels_response(channels: list[dict[str, Any]], *, defaults: bool) -> dict[str, Any]:
+    """Knock's channels reply. With `defaults` (the caller sent no `$filter`), archived and
+    private channels are left out, as Knock documents: TeamsKit's combobox shows what it gets,
+    and the bot can post to neither."""
+    return {
+        "ms_teams_channels": [
+            _pick(c, CHANNEL_FIELDS)
+            for c in channels
+            if c.get("id") and not (defaults and _hidden_by_default(c))
+        ]
+    }
+
+
+def _hidden_by_default(channel: Mapping[str, Any]) -> bool:
+    return channel.get("isArchived") is True or channel.get("membershipType") == "private"
 
 
 def _pick(item: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

@@ -70,7 +70,10 @@ class TeamsInstaller:
         if tenant_id is None:
             raise InstallFailed("invalid_tenant")
         assert raw_state is not None  # admit() found a state in it
-        await claim_state(self._states, "ms-teams", raw_state)
+        # TeamsKit's state has no nonce: the same page (same user token) builds the same state
+        # for every Connect, so Disconnect-then-Connect repeats it. It stays bound to the
+        # directory that first used it; another directory replaying it is still refused.
+        await claim_state(self._states, "ms-teams", raw_state, owner=tenant_id)
         await self._prove_consent(requester, tenant_id)
         await self._store(requester, tenant, tenant_id)
 

@@ -90,7 +90,7 @@ class TeamsService:
                 channels = await self._graph.list_channels(token, team_id, forwarded)
             except GraphRefusal as refusal:
                 raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
-            return models.channels_response(channels)
+            return models.channels_response(channels, defaults="$filter" not in forwarded)
 
         query = {**forwarded, "team_id": team_id}
         return await self._cached(

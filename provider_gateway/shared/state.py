@@ -104,8 +104,12 @@ class SharedOneTimeKeys:
     def __init__(self, state: SharedState) -> None:
         self._state = state
 
-    async def claim(self, key: str, ttl_seconds: int) -> bool:
-        return await self._state.add(f"once:{key}", b"1", ttl_seconds)
+    async def claim(self, key: str, ttl_seconds: int, *, owner: str | None = None) -> bool:
+        value = b"1" if owner is None else b"owner:" + owner.encode()
+        if await self._state.add(f"once:{key}", value, ttl_seconds):
+            return True
+        # The first claim's value never changes, so reading it after a refused add is safe.
+        return owner is not None and await self._state.get(f"once:{key}") == value
 
 
 class SharedLocks:
