@@ -16,8 +16,9 @@ from urllib.parse import quote
 from aiohttp import web
 from yarl import URL
 
-from provider_gateway.demo.consent import ALLOW, consent_screen
+from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
 
+PROVIDER = "Microsoft simulator, provider-gateway demo"
 TENANT_ID = "7d3c1e58-5a4f-4c1b-9a53-0d1e2f3a4b5c"
 TENANT_NAME = "Contoso (demo)"
 TOKEN_LIFETIME = 3599
@@ -56,11 +57,12 @@ class MicrosoftSimulator:
     # ---- the browser's side ------------------------------------------------------------------
     async def _consent_screen(self, request: web.Request) -> web.Response:
         if request.query.get("client_id") != self.client_id:
-            return web.Response(status=400, text="AADSTS700016: Application not found")
+            return refusal_screen(provider=PROVIDER, error="AADSTS700016: Application not found")
         if request.query.get("redirect_uri") != self.redirect_url:
-            return web.Response(status=400, text="AADSTS50011: Redirect URI mismatch")
+            return refusal_screen(provider=PROVIDER, error="AADSTS50011: Redirect URI mismatch")
         return consent_screen(
-            provider="Microsoft",
+            provider=PROVIDER,
+            allow_label="Accept",
             heading=f"Permissions requested for {TENANT_NAME}: Provider Gateway Demo",
             details=[
                 "Read the names and descriptions of all teams (Team.ReadBasic.All)",

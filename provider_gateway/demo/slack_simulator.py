@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from provider_gateway.demo.consent import ALLOW, consent_screen
+from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
 
+PROVIDER = "Slack simulator, provider-gateway demo"
 TEAM_ID = "T0DEMO0001"
 TEAM_NAME = "Acme Corp (demo)"
 SCOPES = "channels:read,chat:write,chat:write.public,groups:read"
@@ -76,9 +77,9 @@ class SlackSimulator:
     # ---- the browser's side ------------------------------------------------------------------
     async def _authorize(self, request: web.Request) -> web.Response:
         if request.query.get("client_id") != self.client_id:
-            return web.Response(status=400, text="invalid_client_id")
+            return refusal_screen(provider=PROVIDER, error="invalid_client_id")
         return consent_screen(
-            provider="Slack",
+            provider=PROVIDER,
             heading=f"Provider Gateway Demo is requesting permission to access {TEAM_NAME}",
             details=[f"Bot scopes: {request.query.get('scope') or SCOPES}"],
             fields={"state": request.query.get("state", "")},

@@ -4,6 +4,10 @@ msal insists on https, so tests serve both with a trustme CA and point GATEWAY_C
 it. The login fake answers the OIDC discovery document msal fetches first and the v2.0
 token endpoint (client credentials), refusing unconsented tenants the way Entra does. The
 Graph fake accepts only tokens the login fake issued for that tenant.
+
+Browsers do not trust the test CA, so the admin-consent page that TeamsKit opens is also
+served by `consent_app`, meant for plain HTTP on loopback: a consent screen whose Accept
+button records the consent and redirects with `admin_consent=True&tenant=…`, as Entra does.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry
 from joserfc.jws import JWSRegistry
+from yarl import URL
+
+from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -61,6 +68,9 @@ class FakeMicrosoft:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     discovery_requests: list[str] = field(default_factory=list)
     graph_calls: list[GraphCall] = field(default_factory=list)
+    redirect_uris: dict[str, set[str]] = field(default_factory=dict)  # client_id -> registered
+    consent_requests: list[dict[str, str]] = field(default_factory=list)  # consent page queries
+    consent_tenant: str = "11111111-2222-4333-8444-555555555555"  # the admin's directory
     token_delay: float = 0.0
     token_lifetime: int = 3599
     login_url: str = ""
@@ -76,13 +86,21 @@ class FakeMicrosoft:
         )
         self.login_app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         self.login_app.router.add_get("/{tenant}/adminconsent", self._admin_consent)
+        self.consent_app = web.Application()
+        self.consent_app.router.add_get("/{tenant}/adminconsent", self._consent_page)
+        self.consent_app.router.add_post("/{tenant}/adminconsent", self._consent_decision)
         self.graph_app = web.Application()
         self.graph_app.router.add_get("/v1.0/teams", self._list_teams)
         self.graph_app.router.add_get("/v1.0/teams/{team_id}/channels", self._list_channels)
 
     # ---- test controls -------------------------------------------------------------------
-    def register_app(self, client_id: str, client_secret: str) -> None:
+    def register_app(
+        self, client_id: str, client_secret: str, *, redirect_uris: tuple[str, ...] = ()
+    ) -> None:
+        """`redirect_uris`: the app registration's Web redirect URIs, checked at consent."""
         self.apps[client_id] = client_secret
+        if redirect_uris:
+            self.redirect_uris[client_id] = set(redirect_uris)
 
     def register_certificate(self, client_id: str, certificate_pem: str) -> None:
         self.certificates[client_id] = certificate_pem
@@ -229,6 +247,51 @@ class FakeMicrosoft:
             f"&state={quote(request.query.get('state', ''))}"
         )
         raise web.HTTPFound(location)
+
+    async def _consent_page(self, request: web.Request) -> web.Response:
+        """The v1 admin-consent screen: which app asks for which tenant-wide permissions; Accept."""
+        query = dict(request.query)
+        self.consent_requests.append(query)
+        refusal = self._consent_refusal(query)
+        if refusal is not None:
+            return refusal_screen(provider="Microsoft (fake)", error=refusal)
+        return consent_screen(
+            provider="Microsoft (fake)",
+            heading=f"App {query['client_id']} wants these permissions for every user of "
+            f"organization {self.consent_tenant}",
+            details=["Team.ReadBasic.All", "Channel.ReadBasic.All"],
+            fields=query,
+            allow_label="Accept",
+        )
+
+    async def _consent_decision(self, request: web.Request) -> web.Response:
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        refusal = self._consent_refusal(form)
+        if refusal is not None:
+            return refusal_screen(provider="Microsoft (fake)", error=refusal)
+        if form.get("decision") == ALLOW:
+            self.consent(form["client_id"], self.consent_tenant)
+            outcome = {"admin_consent": "True", "tenant": self.consent_tenant}
+        else:
+            outcome = {
+                "error": "access_denied",
+                "error_subcode": "cancel",
+                "error_description": "AADSTS65004: User declined to consent to access the app.",
+            }
+        if "state" in form:
+            outcome["state"] = form["state"]
+        raise web.HTTPFound(str(URL(form["redirect_uri"]).update_query(outcome)))
+
+    def _consent_refusal(self, params: dict[str, str]) -> str | None:
+        client_id = params.get("client_id", "")
+        if client_id not in self.apps:
+            return f"AADSTS700016: Application with identifier '{client_id}' was not found."
+        registered = self.redirect_uris.get(client_id)
+        if not params.get("redirect_uri") or (
+            registered is not None and params["redirect_uri"] not in registered
+        ):
+            return "AADSTS50011: The redirect URI specified in the request does not match."
+        return None
 
     # ---- Graph -------------------------------------------------------------------------------
     async def _graph_guard(self, request: web.Request) -> tuple[str | None, web.Response | None]:

@@ -2,6 +2,10 @@
 
 Every reply is HTTP 200 with `ok`, except throttling (429 + Retry-After). It records each call
 and can be told to fail the next calls of a method (429, 5xx, slowness).
+
+For browser tests it also plays Slack's authorize page (`/oauth/v2/authorize`): a consent
+screen whose Allow button issues a code and redirects to the app's registered redirect URL,
+as Slack does when the authorize request names no `redirect_uri` (SlackKit sends none).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
+
+from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
 
 
 @dataclass
@@ -53,17 +60,31 @@ class FakeSlack:
     _tokens: dict[str, TokenRecord] = field(default_factory=dict)
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _refresh_tokens: dict[str, str] = field(default_factory=dict)
+    redirect_urls: dict[str, str] = field(default_factory=dict)  # client_id -> redirect URL
+    authorize_requests: list[dict[str, str]] = field(default_factory=list)  # authorize queries
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
         self.app = web.Application()
         self.app.router.add_route("*", "/api/{method}", self._dispatch)
+        self.app.router.add_get("/oauth/v2/authorize", self._authorize_page)
+        self.app.router.add_post("/oauth/v2/authorize", self._authorize_approve)
         self.api_url = ""
 
     # ---- test controls -------------------------------------------------------------------
-    def register_app(self, client_id: str, client_secret: str, app_id: str = "A0TEST") -> None:
+    def register_app(
+        self,
+        client_id: str,
+        client_secret: str,
+        app_id: str = "A0TEST",
+        *,
+        redirect_url: str | None = None,
+    ) -> None:
+        """`redirect_url` is the one registered in the app's OAuth settings (authorize page)."""
         self.apps[client_id] = (client_secret, app_id)
+        if redirect_url is not None:
+            self.redirect_urls[client_id] = redirect_url
 
     def add_workspace(self, team_id: str, channel_count: int, *, archived_every: int = 0) -> None:
         self.channels[team_id] = [
@@ -112,6 +133,53 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
+
+    # ---- the authorize page (browser tests) -------------------------------------------------
+    async def _authorize_page(self, request: web.Request) -> web.Response:
+        """Slack's consent screen: which app wants which scopes in which workspace; Allow."""
+        query = dict(request.query)
+        self.authorize_requests.append(query)
+        refusal = self._authorize_refusal(query)
+        if refusal is not None:
+            return refusal_screen(provider="Slack (fake)", error=refusal)
+        client_id, scopes = query["client_id"], query["scope"].split(",")
+        team = next(iter(self.channels), "T0001")
+        return consent_screen(
+            provider="Slack (fake)",
+            heading=f"{self.apps[client_id][1]} is requesting permission to access the "
+            f"Team {team} Slack workspace",
+            details=[f"scope {scope}" for scope in scopes],
+            fields={**query, "team": team},
+        )
+
+    async def _authorize_approve(self, request: web.Request) -> web.Response:
+        """The Allow (or Cancel) button: back to the app's redirect URL with a code or error."""
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        refusal = self._authorize_refusal(form)
+        if refusal is not None:
+            return refusal_screen(provider="Slack (fake)", error=refusal)
+        redirect = URL(form.get("redirect_uri") or self.redirect_urls[form["client_id"]])
+        if form.get("decision") != ALLOW:
+            outcome = {"error": "access_denied"}
+        else:
+            outcome = {"code": self.issue_code(form.get("team") or "T0001")}
+        if "state" in form:
+            outcome["state"] = form["state"]
+        raise web.HTTPFound(str(redirect.update_query(outcome)))
+
+    def _authorize_refusal(self, params: dict[str, str]) -> str | None:
+        client_id = params.get("client_id", "")
+        if client_id not in self.apps:
+            return "invalid_client_id"
+        if not params.get("scope"):
+            return "invalid_scope"
+        registered = self.redirect_urls.get(client_id)
+        if registered is None:
+            return "no_redirect_url"  # the app has none configured
+        given = params.get("redirect_uri")
+        if given and not given.startswith(registered):
+            return "bad_redirect_uri"
+        return None
 
     # ---- the API ---------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

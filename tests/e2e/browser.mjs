@@ -1,0 +1,413 @@
+// SlackKit and TeamsKit, unchanged from npm, driven in headless Chromium as a person would:
+// Connect -> the provider's consent popup -> the gateway's callback -> Connected -> pick two
+// channels -> Disconnect; then Connect again with the popup cut off from its opener (the
+// components' auth_check polling must finish the job). pytest checks the gateway's storage at
+// each checkpoint. Usage: node browser.mjs <config.json>
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+
+import { checkpoint, launch, loadConfig, log } from "./harness.mjs";
+
+const config = loadConfig();
+const gateway = new URL(config.gatewayUrl);
+const outputDir = config.screenshotDir;
+fs.mkdirSync(outputDir, { recursive: true });
+
+const TIMEOUT = 15_000; // per wait; every step normally takes well under a second
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+// ---- the network: loopback only; the hard-coded provider pages are played by the fakes ------
+// SlackKit opens https://slack.com/oauth/v2/authorize and TeamsKit
+// https://login.microsoftonline.com/organizations/adminconsent. Those requests (the page and
+// its form's POST) are answered with what the fakes answer on loopback; the fakes' redirects
+// then take the popup to the gateway's callback, as the real pages would. Anything else that
+// is not loopback is aborted and reported (and resolves nowhere: see CHROMIUM_ARGS).
+const blocked = [];
+const offMachine = []; // every request seen, redirects included (routing sees no redirects)
+const PROVIDER_HOSTS = new Set(["slack.com", "login.microsoftonline.com"]);
+const routed = { slack: [], microsoft: [] };
+const gatewayCalls = [];
+const pageErrors = [];
+let severOpener = false; // set for the polling-fallback steps
+
+const HOP_BY_HOP = new Set(["connection", "content-length", "keep-alive", "transfer-encoding"]);
+
+async function route(route) {
+  const url = new URL(route.request().url());
+  if (url.protocol === "https:" && url.hostname === "slack.com") {
+    if (url.pathname !== "/oauth/v2/authorize") return block(route, url);
+    return playProviderPage(route, url, config.fakes.slack, routed.slack);
+  }
+  if (url.protocol === "https:" && url.hostname === "login.microsoftonline.com") {
+    if (!url.pathname.endsWith("/adminconsent")) return block(route, url);
+    return playProviderPage(route, url, config.fakes.microsoftConsent, routed.microsoft);
+  }
+  if (!LOOPBACK.has(url.hostname)) return block(route, url);
+  return route.continue();
+}
+
+async function playProviderPage(route, url, fakeOrigin, record) {
+  const request = route.request();
+  if (request.method() === "GET") record.push(url);
+  const answer = await fetch(`${fakeOrigin}${url.pathname}${url.search}`, {
+    method: request.method(),
+    headers: request.method() === "POST" ? { "content-type": request.headers()["content-type"] } : {},
+    body: request.postDataBuffer() ?? undefined,
+    redirect: "manual",
+  });
+  const headers = {};
+  answer.headers.forEach((value, name) => {
+    if (!HOP_BY_HOP.has(name)) headers[name] = value;
+  });
+  if (severOpener && request.method() === "GET") {
+    // What a provider page with Cross-Origin-Opener-Policy does to a popup: the rest of the
+    // flow runs in a new browsing context group, so the callback page has no window.opener.
+    headers["cross-origin-opener-policy"] = "same-origin";
+  }
+  const body = Buffer.from(await answer.arrayBuffer());
+  return route.fulfill({ status: answer.status, headers, body });
+}
+
+function block(route, url) {
+  blocked.push(url.href);
+  return route.abort("blockedbyclient");
+}
+
+// ---- helpers ---------------------------------------------------------------------------
+let shot = 0;
+async function screenshot(page, name) {
+  shot += 1;
+  const file = path.join(outputDir, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  log(`  screenshot ${path.basename(file)}`);
+}
+
+let current = null;
+async function step(name, body) {
+  current = name;
+  log(name);
+  await body();
+}
+
+function gatewayResponse(page, method, pathPart) {
+  return page.waitForResponse(
+    (response) =>
+      response.url().startsWith(config.gatewayUrl) &&
+      response.request().method() === method &&
+      new URL(response.url()).pathname.includes(pathPart),
+    { timeout: TIMEOUT },
+  );
+}
+
+async function expectOptions(page, expected) {
+  const options = page.getByRole("option");
+  await options.first().waitFor({ timeout: TIMEOUT });
+  const names = (await options.allInnerTexts()).map((text) => text.trim());
+  assert.deepEqual(names, expected, "the combobox lists exactly what the fake serves");
+}
+
+async function pick(page, name, channelDataPath) {
+  const saved = gatewayResponse(page, "PUT", channelDataPath);
+  await page.getByRole("option", { name, exact: true }).click();
+  const response = await saved;
+  assert.equal(response.status(), 200, `saving ${name}: ${await response.text()}`);
+  await page
+    .getByRole("option", { name, exact: true })
+    .and(page.locator('[aria-selected="true"]'))
+    .waitFor({ timeout: TIMEOUT });
+}
+
+// A person closes the popup the polling path leaves open (it now shows the app itself).
+async function closeIfOpen(popup) {
+  if (!popup.isClosed()) await popup.close();
+}
+
+function lastRoutedState(list) {
+  const url = list.at(-1);
+  return { url, state: JSON.parse(url.searchParams.get("state")) };
+}
+
+function authMessages(page) {
+  return page.evaluate(() => window.__authMessages);
+}
+
+// ---- the flows ---------------------------------------------------------------------------
+async function slackFlow(page) {
+  const section = page.getByTestId("slack");
+  const connect = section.getByRole("button", { name: "Connect to Slack" });
+  const connected = section.locator(".rsk-connect__button--connected");
+  const trigger = section.getByRole("combobox");
+  const nonceKey = `knock:slack-auth-nonce:${config.slack.channelId}:${config.userId}`;
+  const channelDataPath = `/v1/objects/${config.recipient.collection}/${config.recipient.objectId}/channel_data/${config.slack.channelId}`;
+
+  await step("slack: a tenant without a token shows Connect", async () => {
+    await connect.waitFor({ timeout: TIMEOUT });
+    await section.getByText("Slack is not connected.").waitFor({ timeout: TIMEOUT });
+    assert.equal(await trigger.isDisabled(), true, "no channels to pick while disconnected");
+    await screenshot(page, "slack-disconnected");
+  });
+
+  let popup;
+  let state;
+  await step("slack: Connect opens Slack's authorize page in a popup", async () => {
+    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    const allow = popup.getByRole("button", { name: "Allow" });
+    await allow.waitFor({ timeout: TIMEOUT });
+    const routedTo = lastRoutedState(routed.slack);
+    state = routedTo.state;
+    assert.equal(routedTo.url.searchParams.get("client_id"), config.slack.clientId);
+    assert.equal(routedTo.url.searchParams.get("redirect_uri"), null, "SlackKit sends none");
+    assert.deepEqual(
+      { ...state, nonce: undefined, user_token: undefined },
+      {
+        nonce: undefined,
+        user_token: undefined,
+        redirect_url: config.redirectUrl,
+        access_token_object: { object_id: config.tenantId, collection: "$tenants" },
+        channel_id: config.slack.channelId,
+        public_key: config.publicKey,
+      },
+    );
+    assert.equal(state.user_token, config.userToken);
+    assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), state.nonce);
+    await screenshot(popup, "slack-popup-authorize");
+  });
+
+  await step("slack: Allow -> callback posts authComplete with the nonce -> Connected", async () => {
+    const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
+    await popup.getByRole("button", { name: "Allow" }).click();
+    await closed;
+    await connected.waitFor({ timeout: TIMEOUT });
+    const messages = await authMessages(page);
+    assert.deepEqual(
+      messages.filter((m) => m.origin === gateway.origin),
+      [{ origin: gateway.origin, data: { type: "authComplete", nonce: state.nonce } }],
+    );
+    // The postMessage listener (not polling) finished the flow: only it consumes the nonce.
+    assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), null);
+    await checkpoint("slack-connected", { nonce: state.nonce });
+    await section.getByText("Search channels").waitFor({ timeout: TIMEOUT });
+    await screenshot(page, "slack-connected");
+  });
+
+  await step("slack: the combobox lists the workspace's channels", async () => {
+    await trigger.click();
+    await expectOptions(page, config.slack.channelNames);
+    await screenshot(page, "slack-combobox-open");
+  });
+
+  await step("slack: pick two channels", async () => {
+    for (const name of config.slack.pick) await pick(page, name, channelDataPath);
+    await page.keyboard.press("Escape");
+    await page.getByRole("option").first().waitFor({ state: "detached", timeout: TIMEOUT });
+    for (const name of config.slack.pick) {
+      await trigger.getByText(name, { exact: true }).waitFor({ timeout: TIMEOUT });
+    }
+    await checkpoint("slack-picked", { picked: config.slack.pick });
+    await screenshot(page, "slack-two-picked");
+  });
+
+  await step("slack: after a reload the page shows the same two channels", async () => {
+    await page.reload();
+    await connected.waitFor({ timeout: TIMEOUT });
+    for (const name of config.slack.pick) {
+      await trigger.getByText(name, { exact: true }).waitFor({ timeout: TIMEOUT });
+    }
+  });
+
+  await step("slack: Disconnect revokes the token -> Connect again", async () => {
+    const revoked = gatewayResponse(page, "PUT", "/revoke_access");
+    await connected.click();
+    const response = await revoked;
+    assert.equal(response.status(), 200);
+    assert.equal(await response.json(), "ok");
+    await connect.waitFor({ timeout: TIMEOUT });
+    await section.getByText("Slack is not connected.").waitFor({ timeout: TIMEOUT });
+    await checkpoint("slack-disconnected");
+    await screenshot(page, "slack-disconnected-again");
+  });
+
+  await step("slack: with the popup cut off from its opener, polling connects", async () => {
+    severOpener = true;
+    const before = (await authMessages(page)).length;
+    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    await popup.getByRole("button", { name: "Allow" }).click();
+    await connected.waitFor({ timeout: TIMEOUT });
+    severOpener = false;
+    assert.equal((await authMessages(page)).length, before, "no message reached the opener");
+    const nonce = lastRoutedState(routed.slack).state.nonce;
+    assert.equal(
+      await page.evaluate((key) => sessionStorage.getItem(key), nonceKey),
+      nonce,
+      "the listener never saw a message, so the nonce is still stored",
+    );
+    // Without an opener the callback page sends the popup back to the app (redirect_url).
+    await popup.waitForURL(config.redirectUrl, { timeout: TIMEOUT });
+    await screenshot(popup, "slack-popup-without-opener");
+    await closeIfOpen(popup);
+    await checkpoint("slack-reconnected");
+    await screenshot(page, "slack-connected-by-polling");
+  });
+}
+
+async function teamsFlow(page) {
+  const section = page.getByTestId("teams");
+  const connect = section.getByRole("button", { name: "Connect to Microsoft Teams" });
+  const connected = section.locator(".rtk-connect__button--connected");
+  const teamTrigger = section.getByRole("combobox").nth(0);
+  const channelTrigger = section.getByRole("combobox").nth(1);
+  const channelDataPath = `/v1/objects/${config.recipient.collection}/${config.recipient.objectId}/channel_data/${config.teams.channelId}`;
+  const redirectUri = `${config.gatewayUrl}/providers/ms-teams/authenticate`;
+
+  await step("teams: a tenant without a tenant id shows Connect", async () => {
+    await connect.waitFor({ timeout: TIMEOUT });
+    assert.equal(await teamTrigger.isDisabled(), true);
+    assert.equal(await channelTrigger.isDisabled(), true);
+    await screenshot(page, "teams-disconnected");
+  });
+
+  let popup;
+  await step("teams: Connect opens Microsoft's admin-consent page in a popup", async () => {
+    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    await popup.getByRole("button", { name: "Accept" }).waitFor({ timeout: TIMEOUT });
+    const { url, state } = lastRoutedState(routed.microsoft);
+    assert.equal(url.pathname, "/organizations/adminconsent");
+    assert.equal(url.searchParams.get("client_id"), config.teams.clientId);
+    assert.equal(url.searchParams.get("redirect_uri"), redirectUri);
+    assert.deepEqual(
+      { ...state, user_token: undefined },
+      {
+        user_token: undefined,
+        redirect_url: config.redirectUrl,
+        ms_teams_tenant_object: { object_id: config.tenantId, collection: "$tenants" },
+        channel_id: config.teams.channelId,
+        public_key: config.publicKey,
+      },
+    );
+    await screenshot(popup, "teams-popup-consent");
+  });
+
+  await step("teams: Accept -> callback posts authComplete -> Connected", async () => {
+    const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
+    await popup.getByRole("button", { name: "Accept" }).click();
+    await closed;
+    await connected.waitFor({ timeout: TIMEOUT });
+    const messages = (await authMessages(page)).filter((m) => m.origin === gateway.origin);
+    assert.deepEqual(messages.at(-1), {
+      origin: gateway.origin,
+      data: { type: "authComplete" },
+    });
+    await checkpoint("teams-connected");
+    await screenshot(page, "teams-connected");
+  });
+
+  await step("teams: pick a team, then two of its channels", async () => {
+    await teamTrigger.click();
+    await expectOptions(page, config.teams.teamNames);
+    await screenshot(page, "teams-team-combobox-open");
+    await page.getByRole("option", { name: config.teams.team, exact: true }).click();
+    await teamTrigger.getByText(config.teams.team).waitFor({ timeout: TIMEOUT });
+    await channelTrigger.click();
+    await expectOptions(page, config.teams.channelNames);
+    await screenshot(page, "teams-combobox-open");
+    for (const name of config.teams.pick) await pick(page, name, channelDataPath);
+    await page.keyboard.press("Escape");
+    await page.getByRole("option").first().waitFor({ state: "detached", timeout: TIMEOUT });
+    for (const name of config.teams.pick) {
+      await channelTrigger.getByText(name, { exact: true }).waitFor({ timeout: TIMEOUT });
+    }
+    await checkpoint("teams-picked", { picked: config.teams.pick });
+    await screenshot(page, "teams-two-picked");
+  });
+
+  await step("teams: Disconnect removes the tenant id -> Connect again", async () => {
+    const revoked = gatewayResponse(page, "PUT", "/revoke_access");
+    await connected.click();
+    const response = await revoked;
+    assert.equal(response.status(), 200);
+    assert.equal(await response.json(), "ok");
+    await connect.waitFor({ timeout: TIMEOUT });
+    await checkpoint("teams-disconnected");
+    await screenshot(page, "teams-disconnected-again");
+  });
+
+  await step("teams: with the popup cut off from its opener, polling connects", async () => {
+    severOpener = true;
+    const before = (await authMessages(page)).length;
+    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    await popup.getByRole("button", { name: "Accept" }).click();
+    await connected.waitFor({ timeout: TIMEOUT });
+    severOpener = false;
+    assert.equal((await authMessages(page)).length, before, "no message reached the opener");
+    await popup.waitForURL(config.redirectUrl, { timeout: TIMEOUT });
+    await closeIfOpen(popup);
+    await checkpoint("teams-reconnected");
+    await screenshot(page, "teams-connected-by-polling");
+  });
+}
+
+// Statuses the components meet on the happy path: auth_check 403 "not set" while disconnected,
+// 404 for channel data the recipient does not have yet, and 429 from Knock's per-user rate
+// limits (5/s for provider calls; two app pages open at once exceed it; the client retries
+// after Retry-After). Anything else is a failure.
+function unexpectedGatewayCalls() {
+  return gatewayCalls.filter(({ method, pathname, status }) => {
+    if (status < 400 || status === 429) return false;
+    if (status === 403 && method === "GET" && pathname.endsWith("/auth_check")) return false;
+    if (status === 404 && method === "GET" && pathname.includes("/channel_data/")) return false;
+    return true;
+  });
+}
+
+// ---- main --------------------------------------------------------------------------------
+const started = performance.now();
+const browser = await launch();
+let failed = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  context.setDefaultTimeout(TIMEOUT);
+  await context.route("**/*", route);
+  context.on("request", (request) => {
+    const url = new URL(request.url());
+    const remote = !LOOPBACK.has(url.hostname) && !PROVIDER_HOSTS.has(url.hostname);
+    if (url.protocol.startsWith("http") && remote) offMachine.push(url.href);
+  });
+  context.on("response", (response) => {
+    const url = new URL(response.url());
+    if (url.origin !== gateway.origin) return;
+    const method = response.request().method();
+    if (method === "OPTIONS") return;
+    gatewayCalls.push({ method, pathname: url.pathname, status: response.status() });
+  });
+  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(String(error))));
+  const page = await context.newPage();
+  await page.goto(`${config.appUrl}/settings/integrations`);
+  await slackFlow(page);
+  await teamsFlow(page);
+
+  current = "the browser only talked to loopback and behaved";
+  assert.deepEqual(blocked, [], "requests that would have left the machine");
+  assert.deepEqual(offMachine, [], "requests (or redirects) to other hosts");
+  assert.equal(routed.slack.length, 2, "Slack's authorize page was opened twice");
+  assert.equal(routed.microsoft.length, 2, "Microsoft's consent page was opened twice");
+  assert.deepEqual(unexpectedGatewayCalls(), [], "unexpected gateway error statuses");
+  assert.deepEqual(pageErrors, [], "uncaught errors in the pages");
+  await context.close();
+} catch (error) {
+  failed = true;
+  process.stdout.write(`\nFAILED at step: ${current}\n${error.stack || error}\n`);
+  process.stdout.write(`gateway calls: ${JSON.stringify(gatewayCalls, null, 1)}\n`);
+  process.stdout.write(`blocked: ${JSON.stringify(blocked)}  page errors: ${JSON.stringify(pageErrors)}\n`);
+  for (const ctx of browser.contexts()) {
+    for (const [index, page] of ctx.pages().entries()) {
+      const file = path.join(outputDir, `FAILED-page-${index}.png`);
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      process.stdout.write(`screenshot of the failure: ${file}\n`);
+    }
+  }
+} finally {
+  await browser.close();
+}
+log(`browser flows ${failed ? "FAILED" : "passed"} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+process.exit(failed ? 1 : 0);
