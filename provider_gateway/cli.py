@@ -107,9 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":  # builds its own settings: nothing of the environment's
-            from provider_gateway.demo.runner import run_demo
+            from provider_gateway.demo.runner import PortInUse, run_demo
 
-            return run_demo(args.port)
+            try:
+                return run_demo(args.port)
+            except PortInUse as error:
+                raise CommandError(str(error)) from None
         settings = load_settings()
         configure_logging(settings)
         if args.command == "serve":

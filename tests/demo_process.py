@@ -53,12 +53,18 @@ class _Lines:
         raise AssertionError(f"no {marker!r} within {seconds} s in {''.join(seen)!r}")
 
 
+def console_script() -> str:
+    """The installed `provider-gateway` script next to this Python (what a user runs)."""
+    executable = shutil.which("provider-gateway", path=str(Path(sys.executable).parent))
+    assert executable, "the provider-gateway console script is installed"
+    return executable
+
+
 @contextmanager
 def running_demo(directory: Path) -> Iterator[tuple[str, str]]:
     """The console script's `demo` on a free port: yields its URL and banner; on exit, stops
     it with SIGINT (Ctrl+C) and checks it ended cleanly and left nothing behind."""
-    executable = shutil.which("provider-gateway", path=str(Path(sys.executable).parent))
-    assert executable, "the provider-gateway console script is installed"
+    executable = console_script()
     port = free_port()
     errors = directory / "stderr.log"
     with errors.open("w") as stderr:

@@ -9,15 +9,18 @@ from __future__ import annotations
 import html
 import json
 import re
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.demo_process import running_demo
+from tests.demo_process import console_script, running_demo
 from tests.support import posted_message
 
 TENANT = {"object_id": "acme-demo", "collection": "$tenants"}
@@ -260,3 +263,26 @@ async def test_the_page_and_its_script_are_served_with_a_strict_policy(demo: Dem
                 assert response.status == 200
                 assert response.content_type == kind
                 assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_taken_port_is_one_line_naming_another(tmp_path: Path) -> None:
+    executable = console_script()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [executable, "demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"provider-gateway: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+        f"try --port {port + 1}"
+    )
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

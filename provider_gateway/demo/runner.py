@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import signal
 import sys
@@ -53,6 +54,17 @@ class DemoKeys:
     teams_channel_id: str
 
 
+@dataclass(frozen=True)
+class SimulatorUrls:
+    slack: str  # Web API and authorize page
+    consent: str  # Microsoft's admin-consent page (plain HTTP, for the browser)
+    microsoft_api: str  # Entra and Graph over TLS
+
+
+class PortInUse(Exception):
+    """The demo's port is taken; the message says what to do."""
+
+
 def run_demo(port: int, *, log_level: str = "info", out: TextIO = sys.stdout) -> int:
     asyncio.run(_demo(port, log_level, out))
     return 0
@@ -79,60 +91,77 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
         directory = Path(scratch)
         tls = issue_loopback_tls(directory)
         async with AsyncExitStack() as stack:
-            slack_url = await stack.enter_async_context(_loopback_site(slack.app()))
-            consent_url = await stack.enter_async_context(_loopback_site(microsoft.consent_app()))
-            microsoft.api_url = await stack.enter_async_context(
-                _loopback_site(microsoft.api_app(), tls.server_context())
+            urls = SimulatorUrls(
+                slack=await stack.enter_async_context(_loopback_site(slack.app())),
+                consent=await stack.enter_async_context(_loopback_site(microsoft.consent_app())),
+                microsoft_api=await stack.enter_async_context(
+                    _loopback_site(microsoft.api_app(), tls.server_context())
+                ),
             )
-            settings = load_settings(
-                {
-                    "GATEWAY_DATA_DIR": str(directory),
-                    "GATEWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-                    "GATEWAY_PUBLIC_URL": public_url,
-                    "GATEWAY_CA_BUNDLE": str(tls.ca_bundle),
-                    "SLACK_API_URL": f"{slack_url}/api/",
-                    "MS_LOGIN_URL": microsoft.api_url,
-                    "MS_GRAPH_URL": microsoft.api_url,
-                    "GATEWAY_RATE_LIMITS": "off",
-                    "GATEWAY_LOG_LEVEL": log_level,
-                    "GATEWAY_LOG_FORMAT": "text",
-                }
-            )
+            microsoft.api_url = urls.microsoft_api
+            settings = _settings(directory, public_url, tls.ca_bundle, urls, log_level)
             configure_logging(settings)
             keys = await _seed(settings, slack, microsoft)
             app = create_app(settings)
-            app.add_routes(
-                page_routes(
-                    PageConfig(
-                        public_key=keys.public_key,
-                        user_token=keys.user_token,
-                        tenant=TENANT,
-                        slack=SlackSetup(
-                            channel_id=keys.slack_channel_id,
-                            client_id=slack.client_id,
-                            scope=SCOPES,
-                            authorize_url=f"{slack_url}/oauth/v2/authorize",
-                        ),
-                        teams=TeamsSetup(
-                            channel_id=keys.teams_channel_id,
-                            client_id=microsoft.client_id,
-                            consent_url=f"{consent_url}/organizations/adminconsent",
-                            redirect_uri=microsoft.redirect_url,
-                        ),
-                    )
-                )
-            )
+            app.add_routes(page_routes(_page_config(keys, slack, microsoft, urls)))
             runner = web.AppRunner(app, **RUNNER_OPTIONS, shutdown_timeout=SHUTDOWN_SECONDS)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
-            await web.TCPSite(runner, LOOPBACK, port).start()
-            out.write(
-                _banner(public_url, keys, slack_url, consent_url, microsoft.api_url, directory)
-            )
+            try:
+                await web.TCPSite(runner, LOOPBACK, port).start()
+            except OSError as error:
+                raise PortInUse(
+                    f"cannot listen on {LOOPBACK}:{port} "
+                    f"({os.strerror(error.errno) if error.errno else error}); "
+                    f"try --port {port + 1}"
+                ) from None
+            out.write(_banner(public_url, keys, urls, directory))
             out.flush()
             await stop.wait()
             out.write("Stopping: draining requests and deleting the demo's data.\n")
             out.flush()
+
+
+def _settings(
+    directory: Path, public_url: str, ca_bundle: Path, urls: SimulatorUrls, log_level: str
+) -> Settings:
+    """The demo's own configuration, validated like any other: nothing from the environment."""
+    return load_settings(
+        {
+            "GATEWAY_DATA_DIR": str(directory),
+            "GATEWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+            "GATEWAY_PUBLIC_URL": public_url,
+            "GATEWAY_CA_BUNDLE": str(ca_bundle),
+            "SLACK_API_URL": f"{urls.slack}/api/",
+            "MS_LOGIN_URL": urls.microsoft_api,
+            "MS_GRAPH_URL": urls.microsoft_api,
+            "GATEWAY_RATE_LIMITS": "off",
+            "GATEWAY_LOG_LEVEL": log_level,
+            "GATEWAY_LOG_FORMAT": "text",
+        }
+    )
+
+
+def _page_config(
+    keys: DemoKeys, slack: SlackSimulator, microsoft: MicrosoftSimulator, urls: SimulatorUrls
+) -> PageConfig:
+    return PageConfig(
+        public_key=keys.public_key,
+        user_token=keys.user_token,
+        tenant=TENANT,
+        slack=SlackSetup(
+            channel_id=keys.slack_channel_id,
+            client_id=slack.client_id,
+            scope=SCOPES,
+            authorize_url=f"{urls.slack}/oauth/v2/authorize",
+        ),
+        teams=TeamsSetup(
+            channel_id=keys.teams_channel_id,
+            client_id=microsoft.client_id,
+            consent_url=f"{urls.consent}/organizations/adminconsent",
+            redirect_uri=microsoft.redirect_url,
+        ),
+    )
 
 
 @asynccontextmanager
@@ -195,14 +224,7 @@ def _user_token(signing_key_pem: str) -> str:
     return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, RSAKey.import_key(signing_key_pem))
 
 
-def _banner(
-    public_url: str,
-    keys: DemoKeys,
-    slack_url: str,
-    consent_url: str,
-    microsoft_api_url: str,
-    directory: Path,
-) -> str:
+def _banner(public_url: str, keys: DemoKeys, urls: SimulatorUrls, directory: Path) -> str:
     rows = [
         ("environment", "demo"),
         ("public key", keys.public_key),
@@ -211,8 +233,8 @@ def _banner(
         ("tenant object", f"$tenants/{TENANT}"),
         ("Slack channel id", keys.slack_channel_id),
         ("Teams channel id", keys.teams_channel_id),
-        ("Slack simulator", slack_url),
-        ("Microsoft sim", f"{consent_url} (consent screen), {microsoft_api_url} (Entra, Graph)"),
+        ("Slack simulator", urls.slack),
+        ("Microsoft sim", f"{urls.consent} (consent screen), {urls.microsoft_api} (Entra, Graph)"),
         ("data", f"{directory} (SQLite, keys, the simulators' CA)"),
     ]
     table = "\n".join(f"  {name:<17} {value}" for name, value in rows)
