@@ -97,3 +97,21 @@ def test_dockerfile_runs_serve_as_non_root_and_copies_what_exists() -> None:
     final_stage = dockerfile.rsplit("FROM ", 1)[1]
     assert "gcc" not in final_stage
     assert "build-essential" not in final_stage
+
+
+def test_every_file_the_package_reads_is_packaged() -> None:
+    """The image installs the package non-editable: a page, spec or migration template
+    missing from package-data would only fail there (pip install -e hides it)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = project["tool"]["setuptools"]["package-data"]["provider_gateway"]
+    package = ROOT / "provider_gateway"
+    data_files = [
+        path.relative_to(package)
+        for path in package.rglob("*")
+        if path.is_file() and path.suffix not in {".py", ".pyc"}
+    ]
+    assert data_files, "the package has data files (pages, specs)"
+    unpackaged = [
+        str(path) for path in data_files if not any(path.match(pattern) for pattern in patterns)
+    ]
+    assert unpackaged == []
