@@ -1,5 +1,6 @@
 // SlackKit and TeamsKit, unchanged from npm, driven in headless Chromium as a person would:
-// Connect -> the provider's consent popup -> the gateway's callback -> Connected -> pick two
+// Connect -> Cancel on the provider's consent popup -> the gateway's callback posts authFailed ->
+// the button shows Error; Reconnect -> Allow -> the gateway's callback -> Connected -> pick two
 // channels -> Disconnect; then Connect again with the popup cut off from its opener (the
 // components' auth_check polling must finish the job). pytest checks the gateway's storage at
 // each checkpoint. Usage: node browser.mjs <config.json>
@@ -132,11 +133,41 @@ function authMessages(page) {
   return page.evaluate(() => window.__authMessages);
 }
 
+// What the app's onAuthenticationComplete received, as [{ provider, result }] (app/main.jsx).
+function authCompletions(page, provider) {
+  return page.evaluate(
+    (provider) => window.__authCompletions.filter((c) => c.provider === provider),
+    provider,
+  );
+}
+
+// The gateway's callback answers a failed install with its authFailed page and status 400.
+function callbackStatuses(provider) {
+  const pathname = `/providers/${provider}/authenticate`;
+  return gatewayCalls.filter((call) => call.pathname === pathname).map((call) => call.status);
+}
+
+// Cancel on the provider's consent page: it sends the popup to the gateway's callback with
+// error=access_denied; that page posts authFailed to the opener and closes itself. The pointer
+// has left the app for the popup, so the button it clicked is not hovered when the Error one
+// takes its place (hovering it reads "Reconnect").
+async function cancelConsent(page, popup) {
+  await page.mouse.move(0, 0);
+  const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
+  await popup.getByRole("button", { name: "Cancel" }).click();
+  await closed;
+}
+
 // ---- the flows ---------------------------------------------------------------------------
 async function slackFlow(page) {
   const section = page.getByTestId("slack");
   const connect = section.getByRole("button", { name: "Connect to Slack" });
   const connected = section.locator(".rsk-connect__button--connected");
+  // authFailed -> connectionStatus "error": SlackAuthButton renders the --error button with
+  // actionLabel || errorLabel || t("slackError") = "Error", and "Reconnect" while hovered.
+  const errored = section.locator(".rsk-connect__button--error");
+  const error = section.getByRole("button", { name: "Error", exact: true });
+  const reconnect = section.getByRole("button", { name: "Reconnect", exact: true });
   const trigger = section.getByRole("combobox");
   const nonceKey = `knock:slack-auth-nonce:${config.slack.channelId}:${config.userId}`;
   const channelDataPath = `/v1/objects/${config.recipient.collection}/${config.recipient.objectId}/channel_data/${config.slack.channelId}`;
@@ -149,9 +180,45 @@ async function slackFlow(page) {
   });
 
   let popup;
-  let state;
-  await step("slack: Connect opens Slack's authorize page in a popup", async () => {
+  let cancelled;
+  await step("slack: Connect -> Cancel -> callback posts authFailed (nonce) -> Error", async () => {
     [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    await popup.getByRole("button", { name: "Cancel" }).waitFor({ timeout: TIMEOUT });
+    cancelled = lastRoutedState(routed.slack).state.nonce;
+    assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), cancelled);
+    await cancelConsent(page, popup);
+    await error.and(errored).waitFor({ timeout: TIMEOUT });
+    assert.deepEqual(callbackStatuses("slack"), [400], "the callback rendered authFailed");
+    const messages = (await authMessages(page)).filter((m) => m.origin === gateway.origin);
+    assert.deepEqual(messages, [
+      {
+        origin: gateway.origin,
+        data: { type: "authFailed", nonce: cancelled, reason: "access_denied" },
+      },
+    ]);
+    // useAuthPostMessageListener: authFailed -> setConnectionStatus("error"),
+    // onAuthenticationComplete("authFailed"), and the stored nonce is dropped.
+    assert.deepEqual(await authCompletions(page, "slack"), [
+      { provider: "slack", result: "authFailed" },
+    ]);
+    assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), null);
+    // SlackChannelCombobox in the error state: disabled, with slackConnectionErrorExists.
+    assert.equal(await trigger.isDisabled(), true, "no channels to pick in the error state");
+    await section
+      .getByText("Try reconnecting to Slack to find and select channels from your workspace.")
+      .waitFor({ timeout: TIMEOUT });
+    await checkpoint("slack-cancelled", { nonce: cancelled });
+    await screenshot(page, "slack-cancelled-error");
+  });
+
+  // The hover's actionLabel outlives the Error button (a status change does not clear it), so the
+  // Connected button reads "Reconnect" until the pointer next passes over it: the steps below
+  // find it by its class.
+  let state;
+  await step("slack: Reconnect (the Error button) opens Slack's authorize page again", async () => {
+    await errored.hover();
+    await reconnect.and(errored).waitFor({ timeout: TIMEOUT });
+    [popup] = await Promise.all([page.waitForEvent("popup"), reconnect.click()]);
     const allow = popup.getByRole("button", { name: "Allow" });
     await allow.waitFor({ timeout: TIMEOUT });
     const routedTo = lastRoutedState(routed.slack);
@@ -170,20 +237,23 @@ async function slackFlow(page) {
       },
     );
     assert.equal(state.user_token, config.userToken);
+    assert.notEqual(state.nonce, cancelled, "a fresh nonce for the new attempt");
     assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), state.nonce);
     await screenshot(popup, "slack-popup-authorize");
   });
 
   await step("slack: Allow -> callback posts authComplete with the nonce -> Connected", async () => {
+    const before = (await authMessages(page)).length;
     const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
     await popup.getByRole("button", { name: "Allow" }).click();
     await closed;
     await connected.waitFor({ timeout: TIMEOUT });
-    const messages = await authMessages(page);
+    const messages = (await authMessages(page)).slice(before);
     assert.deepEqual(
       messages.filter((m) => m.origin === gateway.origin),
       [{ origin: gateway.origin, data: { type: "authComplete", nonce: state.nonce } }],
     );
+    assert.equal((await authCompletions(page, "slack")).at(-1).result, "authComplete");
     // The postMessage listener (not polling) finished the flow: only it consumes the nonce.
     assert.equal(await page.evaluate((key) => sessionStorage.getItem(key), nonceKey), null);
     await checkpoint("slack-connected", { nonce: state.nonce });
@@ -255,6 +325,11 @@ async function teamsFlow(page) {
   const section = page.getByTestId("teams");
   const connect = section.getByRole("button", { name: "Connect to Microsoft Teams" });
   const connected = section.locator(".rtk-connect__button--connected");
+  // MsTeamsAuthButton's error state: the --error button, "Error" (t("msTeamsError")),
+  // "Reconnect" while hovered.
+  const errored = section.locator(".rtk-connect__button--error");
+  const error = section.getByRole("button", { name: "Error", exact: true });
+  const reconnect = section.getByRole("button", { name: "Reconnect", exact: true });
   const teamTrigger = section.getByRole("combobox").nth(0);
   const channelTrigger = section.getByRole("combobox").nth(1);
   const channelDataPath = `/v1/objects/${config.recipient.collection}/${config.recipient.objectId}/channel_data/${config.teams.channelId}`;
@@ -268,8 +343,33 @@ async function teamsFlow(page) {
   });
 
   let popup;
-  await step("teams: Connect opens Microsoft's admin-consent page in a popup", async () => {
+  await step("teams: Connect -> Cancel -> callback posts authFailed -> Error", async () => {
     [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+    await popup.getByRole("button", { name: "Cancel" }).waitFor({ timeout: TIMEOUT });
+    const before = (await authMessages(page)).length;
+    await cancelConsent(page, popup);
+    await error.and(errored).waitFor({ timeout: TIMEOUT });
+    assert.deepEqual(callbackStatuses("ms-teams"), [400], "the callback rendered authFailed");
+    const messages = (await authMessages(page)).slice(before);
+    assert.deepEqual(messages, [
+      { origin: gateway.origin, data: { type: "authFailed", reason: "access_denied" } },
+    ]);
+    assert.deepEqual(await authCompletions(page, "ms-teams"), [
+      { provider: "ms-teams", result: "authFailed" },
+    ]);
+    assert.equal(await teamTrigger.isDisabled(), true);
+    assert.equal(await channelTrigger.isDisabled(), true);
+    await section
+      .getByText("Try reconnecting to Microsoft Teams to find and select channels from your teams.")
+      .waitFor({ timeout: TIMEOUT });
+    await checkpoint("teams-cancelled");
+    await screenshot(page, "teams-cancelled-error");
+  });
+
+  await step("teams: Reconnect (the Error button) opens the admin-consent page again", async () => {
+    await errored.hover();
+    await reconnect.and(errored).waitFor({ timeout: TIMEOUT });
+    [popup] = await Promise.all([page.waitForEvent("popup"), reconnect.click()]);
     await popup.getByRole("button", { name: "Accept" }).waitFor({ timeout: TIMEOUT });
     const { url, state } = lastRoutedState(routed.microsoft);
     assert.equal(url.pathname, "/organizations/adminconsent");
@@ -289,15 +389,14 @@ async function teamsFlow(page) {
   });
 
   await step("teams: Accept -> callback posts authComplete -> Connected", async () => {
+    const before = (await authMessages(page)).length;
     const closed = popup.waitForEvent("close", { timeout: TIMEOUT });
     await popup.getByRole("button", { name: "Accept" }).click();
     await closed;
     await connected.waitFor({ timeout: TIMEOUT });
-    const messages = (await authMessages(page)).filter((m) => m.origin === gateway.origin);
-    assert.deepEqual(messages.at(-1), {
-      origin: gateway.origin,
-      data: { type: "authComplete" },
-    });
+    const messages = (await authMessages(page)).slice(before);
+    assert.deepEqual(messages, [{ origin: gateway.origin, data: { type: "authComplete" } }]);
+    assert.equal((await authCompletions(page, "ms-teams")).at(-1).result, "authComplete");
     await checkpoint("teams-connected");
     await screenshot(page, "teams-connected");
   });
@@ -308,6 +407,10 @@ async function teamsFlow(page) {
     await screenshot(page, "teams-team-combobox-open");
     await page.getByRole("option", { name: config.teams.team, exact: true }).click();
     await teamTrigger.getByText(config.teams.team).waitFor({ timeout: TIMEOUT });
+    // The team list stays mounted while it animates out, then hands the focus back to its
+    // trigger: a click on the channel trigger before then opens a list that this focus move
+    // closes again. Look until the team list is gone first, as a person would.
+    await page.getByRole("option").first().waitFor({ state: "hidden", timeout: TIMEOUT });
     await channelTrigger.click();
     await expectOptions(page, config.teams.channelNames);
     await screenshot(page, "teams-combobox-open");
@@ -347,13 +450,16 @@ async function teamsFlow(page) {
   });
 }
 
-// Statuses the components meet on the happy path: auth_check 403 "not set" while disconnected,
-// 404 for channel data the recipient does not have yet, and 429 from Knock's per-user rate
+// Statuses the components meet on these flows: auth_check 403 "not set" while disconnected,
+// 404 for channel data the recipient does not have yet, 429 from Knock's per-user rate
 // limits (5/s for provider calls; two app pages open at once exceed it; the client retries
-// after Retry-After). Anything else is a failure.
+// after Retry-After), and the callback's 400 authFailed page for each Cancel (counted
+// separately). Anything else is a failure.
+const CALLBACKS = new Set(["/providers/slack/authenticate", "/providers/ms-teams/authenticate"]);
 function unexpectedGatewayCalls() {
   return gatewayCalls.filter(({ method, pathname, status }) => {
     if (status < 400 || status === 429) return false;
+    if (status === 400 && method === "GET" && CALLBACKS.has(pathname)) return false;
     if (status === 403 && method === "GET" && pathname.endsWith("/auth_check")) return false;
     if (status === 404 && method === "GET" && pathname.includes("/channel_data/")) return false;
     return true;
@@ -389,8 +495,10 @@ try {
   current = "the browser only talked to loopback and behaved";
   assert.deepEqual(blocked, [], "requests that would have left the machine");
   assert.deepEqual(offMachine, [], "requests (or redirects) to other hosts");
-  assert.equal(routed.slack.length, 2, "Slack's authorize page was opened twice");
-  assert.equal(routed.microsoft.length, 2, "Microsoft's consent page was opened twice");
+  assert.equal(routed.slack.length, 3, "Slack's authorize page was opened three times");
+  assert.equal(routed.microsoft.length, 3, "Microsoft's consent page was opened three times");
+  assert.deepEqual(callbackStatuses("slack"), [400, 200, 200], "Cancel, Allow, Allow");
+  assert.deepEqual(callbackStatuses("ms-teams"), [400, 200, 200], "Cancel, Accept, Accept");
   assert.deepEqual(unexpectedGatewayCalls(), [], "unexpected gateway error statuses");
   assert.deepEqual(pageErrors, [], "uncaught errors in the pages");
   await context.close();

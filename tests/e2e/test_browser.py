@@ -15,10 +15,12 @@ from tests.e2e.stack import RECIPIENT, SLACK_TEAM, Stack, write_config
 
 SLACK_SCOPES = "chat:write,chat:write.public,channels:read,groups:read"  # SlackKit's defaults
 CHECKPOINTS = [
+    "slack-cancelled",
     "slack-connected",
     "slack-picked",
     "slack-disconnected",
     "slack-reconnected",
+    "teams-cancelled",
     "teams-connected",
     "teams-picked",
     "teams-disconnected",
@@ -53,6 +55,15 @@ class StorageChecks:
         assert not self.stack.slack._tokens[access_token].revoked  # live at the fake Slack
         return access_token
 
+    async def slack_cancelled(self, nonce: str) -> None:
+        """Cancel on Slack's page: the callback got error=access_denied and stored nothing."""
+        slack = self.stack.slack
+        assert json.loads(slack.authorize_requests[-1]["state"])["nonce"] == nonce
+        assert slack.calls_to("oauth.v2.access") == []  # no code, so no exchange
+        assert slack._tokens == {}
+        stored = await self.stack.stored(self.stack.world.slack, self.stack.tenant)
+        assert "token" not in (stored or {}), stored
+
     async def slack_connected(self, nonce: str) -> None:
         slack = self.stack.slack
         authorize = slack.authorize_requests[-1]
@@ -82,6 +93,15 @@ class StorageChecks:
         token = await self._installed_slack_token()
         assert token not in self.slack_tokens
         self.slack_tokens.append(token)
+
+    async def teams_cancelled(self) -> None:
+        """Cancel on Microsoft's page: no consent, no tenant id stored, no app token asked."""
+        microsoft = self.stack.microsoft
+        assert microsoft.consent_requests[-1]["client_id"] == self.stack.world.teams.client_id
+        assert microsoft.consented == set()
+        assert microsoft.token_requests == []
+        stored = await self.stack.stored(self.stack.world.teams, self.stack.tenant)
+        assert "ms_teams_tenant_id" not in (stored or {}), stored
 
     async def teams_connected(self) -> None:
         microsoft = self.stack.microsoft
@@ -124,5 +144,5 @@ async def test_slackkit_and_teamskit_connect_pick_and_disconnect(
     assert run.returncode == 0, run.output
     assert run.checkpoints == CHECKPOINTS, run.output
     screenshots = sorted(path.name for path in output_dir.glob("*.png"))  # noqa: ASYNC240
-    assert len(screenshots) == 16, screenshots
+    assert len(screenshots) == 18, screenshots
     print(f"screenshots: {output_dir}")
