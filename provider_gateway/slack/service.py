@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -129,7 +128,7 @@ class SlackService:
             generation=generation,
             kind="slack.channels",
             credential=access_token,
-            query=dataclasses.asdict(query),
+            query=vars(query),  # flat fields; asdict deep-copies, a third of a cache hit
             load=load,
         )
 
