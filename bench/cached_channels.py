@@ -1,6 +1,9 @@
 """Cached Slack `channels` throughput against a bare aiohttp JSON handler (target >= 0.5x).
 
-.venv/bin/python -m bench.cached_channels [--requests N] [--concurrency C]
+Baseline and gateway runs alternate for a few rounds and the median ratio is printed, so a
+moment of noise on a shared machine moves one round, not the figure.
+
+.venv/bin/python -m bench.cached_channels [--requests N] [--concurrency C] [--rounds R]
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import json
 import aiohttp
 from aiohttp import web
 
-from bench.harness import gateway, serve, throughput
+from bench.harness import gateway, median, serve, throughput
 
 
-async def main(requests: int, concurrency: int) -> None:
+async def main(requests: int, concurrency: int, rounds: int) -> None:
     async with gateway(channels=200) as (bench,):
         url = bench.channels_url(limit="200")
         headers = bench.world.secret_headers()
@@ -40,13 +43,17 @@ async def main(requests: int, concurrency: int) -> None:
                 await response.read()
 
         calls_before = len(bench.slack.calls_to("conversations.list"))
-        baseline_rps = await throughput(via_bare, requests, concurrency)
-        gateway_rps = await throughput(via_gateway, requests, concurrency)
+        ratios, baselines, gateways = [], [], []
+        for _ in range(rounds):
+            baselines.append(await throughput(via_bare, requests, concurrency))
+            gateways.append(await throughput(via_gateway, requests, concurrency))
+            ratios.append(gateways[-1] / baselines[-1])
         assert len(bench.slack.calls_to("conversations.list")) == calls_before  # all cache hits
         await baseline_runner.cleanup()
     print(
-        f"cached channels: {gateway_rps / baseline_rps:.2f}x bare aiohttp "
-        f"({gateway_rps:,.0f} vs {baseline_rps:,.0f} requests/s, {requests} requests, "
+        f"cached channels: {median(ratios):.2f}x bare aiohttp, median of {rounds} rounds "
+        f"(range {min(ratios):.2f}-{max(ratios):.2f}x; {median(gateways):,.0f} vs "
+        f"{median(baselines):,.0f} requests/s; {requests} requests per run, "
         f"concurrency {concurrency}, {len(body):,} byte page)"
     )
 
@@ -55,5 +62,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.requests, arguments.concurrency))
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.rounds))

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         (
             "bench.cached_channels",
-            ["--requests", "300"],
+            ["--requests", "300", "--rounds", "2"],
             r"^cached channels: \d+\.\d\dx bare aiohttp",
         ),
         (
