@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from aiohttp import web
 
 ALLOW = "allow"
+# What Entra adds to the redirect URI when the admin presses Cancel on the admin-consent screen.
+ENTRA_DECLINED: Mapping[str, str] = MappingProxyType(
+    {
+        "error": "access_denied",
+        "error_subcode": "cancel",
+        "error_description": "AADSTS65004: User declined to consent to access the app.",
+    }
+)
 _BUTTONS = "button { padding: .5rem 1.2rem; margin-right: .5rem }"
 _STYLE = "font-family: system-ui, sans-serif; margin: 2.5rem; color: #1f2328; max-width: 30rem"
 # No form-action: Chromium applies it to the redirect that follows the post too.

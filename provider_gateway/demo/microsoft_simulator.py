@@ -16,7 +16,7 @@ from urllib.parse import quote
 from aiohttp import web
 from yarl import URL
 
-from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
+from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen, refusal_screen
 
 PROVIDER = "Microsoft simulator, provider-gateway demo"
 TENANT_ID = "7d3c1e58-5a4f-4c1b-9a53-0d1e2f3a4b5c"
@@ -79,11 +79,7 @@ class MicrosoftSimulator:
             self._consented.add(TENANT_ID)
             query |= {"admin_consent": "True", "tenant": TENANT_ID}
         else:
-            query |= {
-                "error": "access_denied",
-                "error_subcode": "cancel",
-                "error_description": "AADSTS65004: User declined to consent to access the app.",
-            }
+            query |= ENTRA_DECLINED
         raise web.HTTPFound(str(URL(self.redirect_url).with_query(query)))
 
     # ---- Entra ---------------------------------------------------------------------------------

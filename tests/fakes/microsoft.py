@@ -30,7 +30,7 @@ from joserfc.jwk import JWKRegistry
 from joserfc.jws import JWSRegistry
 from yarl import URL
 
-from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
+from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen, refusal_screen
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -273,11 +273,7 @@ class FakeMicrosoft:
             self.consent(form["client_id"], self.consent_tenant)
             outcome = {"admin_consent": "True", "tenant": self.consent_tenant}
         else:
-            outcome = {
-                "error": "access_denied",
-                "error_subcode": "cancel",
-                "error_description": "AADSTS65004: User declined to consent to access the app.",
-            }
+            outcome = dict(ENTRA_DECLINED)
         if "state" in form:
             outcome["state"] = form["state"]
         raise web.HTTPFound(str(URL(form["redirect_uri"]).update_query(outcome)))
