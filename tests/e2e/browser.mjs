@@ -158,6 +158,39 @@ async function cancelConsent(page, popup) {
   await closed;
 }
 
+// The button in its error state reads "Reconnect" while hovered; clicking it opens the popup.
+async function reconnectFromError(page, errored, reconnect) {
+  await errored.hover();
+  await reconnect.and(errored).waitFor({ timeout: TIMEOUT });
+  const [popup] = await Promise.all([page.waitForEvent("popup"), reconnect.click()]);
+  return popup;
+}
+
+// Clicking the connected button revokes access ("ok") and the button turns back to Connect.
+async function disconnect(page, connected, connect) {
+  const revoked = gatewayResponse(page, "PUT", "/revoke_access");
+  await connected.click();
+  const response = await revoked;
+  assert.equal(response.status(), 200);
+  assert.equal(await response.json(), "ok");
+  await connect.waitFor({ timeout: TIMEOUT });
+}
+
+// Connect with the popup cut off from its opener: no message reaches the app, so only the
+// components' auth_check polling can show Connected. Without an opener the callback page
+// sends the popup back to the app (redirect_url); the popup is returned there.
+async function connectWithoutOpener(page, connect, connected, allowLabel) {
+  severOpener = true;
+  const before = (await authMessages(page)).length;
+  const [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
+  await popup.getByRole("button", { name: allowLabel }).click();
+  await connected.waitFor({ timeout: TIMEOUT });
+  severOpener = false;
+  assert.equal((await authMessages(page)).length, before, "no message reached the opener");
+  await popup.waitForURL(config.redirectUrl, { timeout: TIMEOUT });
+  return popup;
+}
+
 // ---- the flows ---------------------------------------------------------------------------
 async function slackFlow(page) {
   const section = page.getByTestId("slack");
@@ -216,9 +249,7 @@ async function slackFlow(page) {
   // find it by its class.
   let state;
   await step("slack: Reconnect (the Error button) opens Slack's authorize page again", async () => {
-    await errored.hover();
-    await reconnect.and(errored).waitFor({ timeout: TIMEOUT });
-    [popup] = await Promise.all([page.waitForEvent("popup"), reconnect.click()]);
+    popup = await reconnectFromError(page, errored, reconnect);
     const allow = popup.getByRole("button", { name: "Allow" });
     await allow.waitFor({ timeout: TIMEOUT });
     const routedTo = lastRoutedState(routed.slack);
@@ -287,33 +318,20 @@ async function slackFlow(page) {
   });
 
   await step("slack: Disconnect revokes the token -> Connect again", async () => {
-    const revoked = gatewayResponse(page, "PUT", "/revoke_access");
-    await connected.click();
-    const response = await revoked;
-    assert.equal(response.status(), 200);
-    assert.equal(await response.json(), "ok");
-    await connect.waitFor({ timeout: TIMEOUT });
+    await disconnect(page, connected, connect);
     await section.getByText("Slack is not connected.").waitFor({ timeout: TIMEOUT });
     await checkpoint("slack-disconnected");
     await screenshot(page, "slack-disconnected-again");
   });
 
   await step("slack: with the popup cut off from its opener, polling connects", async () => {
-    severOpener = true;
-    const before = (await authMessages(page)).length;
-    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
-    await popup.getByRole("button", { name: "Allow" }).click();
-    await connected.waitFor({ timeout: TIMEOUT });
-    severOpener = false;
-    assert.equal((await authMessages(page)).length, before, "no message reached the opener");
+    popup = await connectWithoutOpener(page, connect, connected, "Allow");
     const nonce = lastRoutedState(routed.slack).state.nonce;
     assert.equal(
       await page.evaluate((key) => sessionStorage.getItem(key), nonceKey),
       nonce,
       "the listener never saw a message, so the nonce is still stored",
     );
-    // Without an opener the callback page sends the popup back to the app (redirect_url).
-    await popup.waitForURL(config.redirectUrl, { timeout: TIMEOUT });
     await screenshot(popup, "slack-popup-without-opener");
     await closeIfOpen(popup);
     await checkpoint("slack-reconnected");
@@ -367,9 +385,7 @@ async function teamsFlow(page) {
   });
 
   await step("teams: Reconnect (the Error button) opens the admin-consent page again", async () => {
-    await errored.hover();
-    await reconnect.and(errored).waitFor({ timeout: TIMEOUT });
-    [popup] = await Promise.all([page.waitForEvent("popup"), reconnect.click()]);
+    popup = await reconnectFromError(page, errored, reconnect);
     await popup.getByRole("button", { name: "Accept" }).waitFor({ timeout: TIMEOUT });
     const { url, state } = lastRoutedState(routed.microsoft);
     assert.equal(url.pathname, "/organizations/adminconsent");
@@ -425,25 +441,13 @@ async function teamsFlow(page) {
   });
 
   await step("teams: Disconnect removes the tenant id -> Connect again", async () => {
-    const revoked = gatewayResponse(page, "PUT", "/revoke_access");
-    await connected.click();
-    const response = await revoked;
-    assert.equal(response.status(), 200);
-    assert.equal(await response.json(), "ok");
-    await connect.waitFor({ timeout: TIMEOUT });
+    await disconnect(page, connected, connect);
     await checkpoint("teams-disconnected");
     await screenshot(page, "teams-disconnected-again");
   });
 
   await step("teams: with the popup cut off from its opener, polling connects", async () => {
-    severOpener = true;
-    const before = (await authMessages(page)).length;
-    [popup] = await Promise.all([page.waitForEvent("popup"), connect.click()]);
-    await popup.getByRole("button", { name: "Accept" }).click();
-    await connected.waitFor({ timeout: TIMEOUT });
-    severOpener = false;
-    assert.equal((await authMessages(page)).length, before, "no message reached the opener");
-    await popup.waitForURL(config.redirectUrl, { timeout: TIMEOUT });
+    popup = await connectWithoutOpener(page, connect, connected, "Accept");
     await closeIfOpen(popup);
     await checkpoint("teams-reconnected");
     await screenshot(page, "teams-connected-by-polling");
