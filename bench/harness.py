@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet
 from yarl import URL
 
 from provider_gateway.app import RUNNER_OPTIONS, create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import load_settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.support import World, drop_redis_prefix, seed_world
 

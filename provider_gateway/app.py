@@ -10,7 +10,29 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
-from provider_gateway.appkeys import (
+from provider_gateway.audit_events import routes as audit_routes
+from provider_gateway.channel_data.routes import routes as channel_data_routes
+from provider_gateway.config import Settings
+from provider_gateway.declared import apply_channels_file, load_channels_file
+from provider_gateway.gateway import open_gateway
+from provider_gateway.http_client import create_session
+from provider_gateway.ms_teams.client import GraphClient
+from provider_gateway.ms_teams.credentials import GraphTokens
+from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.routes import TEAMS, TEAMS_INSTALLER
+from provider_gateway.ms_teams.routes import routes as teams_routes
+from provider_gateway.ms_teams.service import TeamsService
+from provider_gateway.rate_limits import RateLimiter
+from provider_gateway.shared.backends import RedisBackend
+from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
+from provider_gateway.slack.client import SlackClient
+from provider_gateway.slack.events import SlackEvents
+from provider_gateway.slack.oauth import SlackInstaller
+from provider_gateway.slack.routes import SLACK, SLACK_EVENTS, SLACK_INSTALLER
+from provider_gateway.slack.routes import routes as slack_routes
+from provider_gateway.slack.service import SlackService
+from provider_gateway.web.appkeys import (
     GATEWAY,
     HTTP_SESSION,
     IDEMPOTENCY_LOCKS,
@@ -19,42 +41,17 @@ from provider_gateway.appkeys import (
     RATE_LIMITER,
     SETTINGS,
     SHARED_STATE,
-    SLACK,
-    SLACK_EVENTS,
-    SLACK_INSTALLER,
-    TEAMS,
-    TEAMS_INSTALLER,
 )
-from provider_gateway.audit_events import routes as audit_routes
-from provider_gateway.channel_data.routes import routes as channel_data_routes
-from provider_gateway.config import Settings
-from provider_gateway.cors import cors_middleware
-from provider_gateway.declared import apply_channels_file, load_channels_file
-from provider_gateway.gateway import open_gateway
-from provider_gateway.http_client import create_session
-from provider_gateway.idempotency import idempotency_middleware
-from provider_gateway.metrics import Metrics
-from provider_gateway.middlewares import (
+from provider_gateway.web.cors import cors_middleware
+from provider_gateway.web.idempotency import idempotency_middleware
+from provider_gateway.web.metrics import Metrics
+from provider_gateway.web.middlewares import (
     auth_middleware,
     error_middleware,
     metrics_middleware,
     request_id_middleware,
 )
-from provider_gateway.ms_teams.client import GraphClient
-from provider_gateway.ms_teams.credentials import GraphTokens
-from provider_gateway.ms_teams.oauth import TeamsInstaller
-from provider_gateway.ms_teams.routes import routes as teams_routes
-from provider_gateway.ms_teams.service import TeamsService
-from provider_gateway.ops import routes as ops_routes
-from provider_gateway.rate_limits import RateLimiter
-from provider_gateway.shared.backends import RedisBackend
-from provider_gateway.shared.listings import ListingCache
-from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
-from provider_gateway.slack.client import SlackClient
-from provider_gateway.slack.events import SlackEvents
-from provider_gateway.slack.oauth import SlackInstaller
-from provider_gateway.slack.routes import routes as slack_routes
-from provider_gateway.slack.service import SlackService
+from provider_gateway.web.ops import routes as ops_routes
 
 
 def create_app(settings: Settings) -> web.Application:

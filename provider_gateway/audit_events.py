@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from provider_gateway.appkeys import GATEWAY, PRINCIPAL
 from provider_gateway.errors import Forbidden, InvalidParams
 from provider_gateway.storage.audit import AuditEvent, AuditQuery
+from provider_gateway.web.appkeys import GATEWAY, PRINCIPAL
 
 routes = web.RouteTableDef()
 MAX_PAGE_SIZE = 100

@@ -22,11 +22,11 @@ from provider_gateway.config import ConfigError, Secret, Settings, load_settings
 from provider_gateway.crypto import UndecryptableError
 from provider_gateway.errors import GatewayError, InvalidParams
 from provider_gateway.gateway import Gateway, open_gateway
-from provider_gateway.logs import configure_logging
 from provider_gateway.models import Channel, Provider
 from provider_gateway.ms_teams.credentials import certificate_credential
 from provider_gateway.storage.database import migrate
 from provider_gateway.storage.rotation import rotate_encryption_key
+from provider_gateway.web.logs import configure_logging
 
 log = logging.getLogger("provider_gateway")
 CLI_ACTOR = "cli"

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from cryptography.fernet import Fernet
 
 from provider_gateway.app import create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings, load_settings
 from provider_gateway.gateway import Gateway, open_gateway
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World, seed_world, serve
 
 # The server the suite creates its databases on (one per test); `scripts/test` makes sure it is up.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World, object_uri
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.keys import new_signing_key
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World, object_uri, seed_world, tenant_uri
 
 GRANTED_OBJECT = ("projects", "p1")

@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from knockapi import AsyncKnock, NotFoundError, UnprocessableEntityError
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World, object_uri, tenant_uri
 
 TENANT_ID = "6f8c1d2e-0000-4a6b-9c1d-2e3f4a5b6c7d"

@@ -14,13 +14,13 @@ from knockapi import AsyncKnock
 from sqlalchemy import func, select
 
 from provider_gateway.app import create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import ConfigError, Settings
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.errors import Conflict
 from provider_gateway.gateway import open_gateway
 from provider_gateway.keys import new_api_key, new_signing_key
 from provider_gateway.storage.schema import audit_events, signing_keys
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World, object_uri, serve
 
 SLACK_ID = "8b5f2c1e-3d4a-4f6b-9c1d-2e3f4a5b6c7d"

@@ -74,7 +74,7 @@ async def test_an_unexpected_failure_is_a_500_in_knocks_body_without_details(
     """A real fault (the table vanished under the service), not a patched one."""
     from sqlalchemy import text
 
-    from provider_gateway.appkeys import GATEWAY
+    from provider_gateway.web.appkeys import GATEWAY
 
     async with client.app[GATEWAY].engine.begin() as connection:
         await connection.execute(text("ALTER TABLE channel_data RENAME TO channel_data_gone"))
@@ -98,6 +98,6 @@ async def test_an_unexpected_failure_is_a_500_in_knocks_body_without_details(
 def test_the_openapi_document_is_valid() -> None:
     from openapi_spec_validator import validate
 
-    from provider_gateway.ops import openapi_document
+    from provider_gateway.web.ops import openapi_document
 
     validate(openapi_document())  # type: ignore[arg-type]

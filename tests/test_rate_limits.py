@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provider_gateway.app import create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import ConfigError, Settings, load_settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.support import World, seed_world, serve, tenant_uri
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from provider_gateway.appkeys import GATEWAY, PRINCIPAL
 from provider_gateway.channel_data import service
 from provider_gateway.errors import InvalidParams
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY, PRINCIPAL
 
 routes = web.RouteTableDef()
 

@@ -35,7 +35,7 @@ from provider_gateway.demo.microsoft_simulator import MicrosoftSimulator
 from provider_gateway.demo.page import PageConfig, SlackSetup, TeamsSetup, page_routes
 from provider_gateway.demo.slack_simulator import SCOPES, SlackSimulator
 from provider_gateway.gateway import open_gateway
-from provider_gateway.logs import configure_logging
+from provider_gateway.web.logs import configure_logging
 
 LOOPBACK = "127.0.0.1"
 TENANT = "acme-demo"

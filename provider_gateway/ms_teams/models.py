@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provider_gateway import wire
 from provider_gateway.errors import InvalidParams
 from provider_gateway.install import state_fields
 from provider_gateway.models import Recipient
+from provider_gateway.web import wire
 
 TEAM_FIELDS = ("id", "displayName", "description")
 CHANNEL_FIELDS = (

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from provider_gateway import wire
-from provider_gateway.appkeys import METRICS, PRINCIPAL, TEAMS, TEAMS_INSTALLER
 from provider_gateway.ms_teams.models import required_team_id
-from provider_gateway.oauth_page import outcome_response
+from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.service import TeamsService
+from provider_gateway.web import wire
+from provider_gateway.web.appkeys import METRICS, PRINCIPAL
+from provider_gateway.web.oauth_page import outcome_response
 
 routes = web.RouteTableDef()
+TEAMS = web.AppKey("teams", TeamsService)
+TEAMS_INSTALLER = web.AppKey("teams_installer", TeamsInstaller)
 
 TENANT_PARAM = "ms_teams_tenant_object"
 

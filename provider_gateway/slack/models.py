@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from provider_gateway import wire
 from provider_gateway.errors import InvalidParams
 from provider_gateway.install import state_fields
 from provider_gateway.models import Recipient
+from provider_gateway.web import wire
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from provider_gateway import wire
-from provider_gateway.appkeys import METRICS, PRINCIPAL, SLACK, SLACK_EVENTS, SLACK_INSTALLER
-from provider_gateway.oauth_page import outcome_response
+from provider_gateway.slack.events import SlackEvents
 from provider_gateway.slack.models import ChannelQuery
+from provider_gateway.slack.oauth import SlackInstaller
+from provider_gateway.slack.service import SlackService
+from provider_gateway.web import wire
+from provider_gateway.web.appkeys import METRICS, PRINCIPAL
+from provider_gateway.web.oauth_page import outcome_response
 
 routes = web.RouteTableDef()
+SLACK = web.AppKey("slack", SlackService)
+SLACK_INSTALLER = web.AppKey("slack_installer", SlackInstaller)
+SLACK_EVENTS = web.AppKey("slack_events", SlackEvents)
 
 TENANT_PARAM = "access_token_object"
 

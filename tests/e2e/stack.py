@@ -28,9 +28,9 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from provider_gateway.app import RUNNER_OPTIONS, create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import load_settings
 from provider_gateway.models import Channel, Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.fakes.slack import FakeSlack
 from tests.support import World, free_port, object_uri, seed_world, tenant_uri

@@ -11,8 +11,8 @@ import pytest
 import trustme
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.support import World, seed_world
 

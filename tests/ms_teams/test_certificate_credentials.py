@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Secret
 from provider_gateway.ms_teams.credentials import certificate_credential
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import ASSERTION_TYPE, FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
 from tests.ms_teams.support import connect_tenant

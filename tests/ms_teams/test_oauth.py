@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from knockapi import AsyncKnock, PermissionDeniedError, UnprocessableEntityError
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft, GraphFailure
 from tests.ms_teams.conftest import TENANT_ID
 from tests.ms_teams.support import connect_tenant

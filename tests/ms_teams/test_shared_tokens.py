@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as redis
 
 from provider_gateway.app import create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
 from tests.ms_teams.support import connect_tenant

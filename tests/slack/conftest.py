@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.support import World, seed_world
 

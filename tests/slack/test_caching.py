@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from provider_gateway.app import create_app
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Settings
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.slack.conftest import TEAM

@@ -7,8 +7,8 @@ import json
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.slack.test_oauth import slackkit_state
 from tests.support import World

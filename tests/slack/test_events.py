@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.config import Secret
 from provider_gateway.models import Channel, Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

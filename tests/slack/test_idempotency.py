@@ -8,7 +8,7 @@ import json
 from aiohttp.test_utils import TestClient
 from knockapi import AsyncKnock
 
-from provider_gateway.appkeys import GATEWAY
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import TEAM
 from tests.slack.support import install_token

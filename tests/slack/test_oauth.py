@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import TEAM

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from knockapi import AsyncKnock, PermissionDeniedError
 
-from provider_gateway.appkeys import GATEWAY
 from provider_gateway.models import Recipient
+from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import Failure, FakeSlack
 from tests.slack.conftest import TEAM
 from tests.slack.support import install_token

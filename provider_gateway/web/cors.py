@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from provider_gateway.errors import Forbidden
-from provider_gateway.middlewares import error_response
+from provider_gateway.web.middlewares import error_response
 
 ALLOWED_METHODS = "GET, PUT, DELETE, OPTIONS"
 ALLOWED_HEADERS = frozenset(

@@ -9,15 +9,15 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from provider_gateway.appkeys import GATEWAY, METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID
 from provider_gateway.errors import (
     GatewayError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
 )
-from provider_gateway.logs import request_id_var
 from provider_gateway.rate_limits import tier_for
+from provider_gateway.web.appkeys import GATEWAY, METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID
+from provider_gateway.web.logs import request_id_var
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from provider_gateway import __version__
-from provider_gateway.appkeys import GATEWAY, METRICS, SHARED_STATE
-from provider_gateway.metrics import CONTENT_TYPE
+from provider_gateway.web.appkeys import GATEWAY, METRICS, SHARED_STATE
+from provider_gateway.web.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

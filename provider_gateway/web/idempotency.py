@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from provider_gateway.appkeys import IDEMPOTENCY_LOCKS, PRINCIPAL, SHARED_STATE
 from provider_gateway.errors import GatewayError, InvalidParams
-from provider_gateway.middlewares import error_response
+from provider_gateway.web.appkeys import IDEMPOTENCY_LOCKS, PRINCIPAL, SHARED_STATE
+from provider_gateway.web.middlewares import error_response
 
 HEADER = "Idempotency-Key"
 TTL_SECONDS = 24 * 3600
