@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 
@@ -58,7 +58,9 @@ class GraphClient:
     async def list_channels(
         self, token: str, team_id: str, params: Mapping[str, str]
     ) -> list[dict[str, Any]]:
-        body = await self._get(token, f"/teams/{team_id}/channels", params)
+        # Callers pass a validated GUID; encoding the segment anyway means no value can ever
+        # climb out of /teams/{id} ("..", "/", "?" and "#" stay inside it).
+        body = await self._get(token, f"/teams/{_segment(team_id)}/channels", params)
         return list(body.get("value") or [])
 
     async def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -91,6 +93,12 @@ class GraphClient:
                     continue
                 raise _throttled(status, retry_after)
             raise _refusal(status, body)
+
+
+def _segment(value: str) -> str:
+    if value in {"", ".", ".."}:
+        raise InvalidParams.field("team_id", "is not a team id")
+    return quote(value, safe="")
 
 
 def skip_token(next_link: object) -> str | None:

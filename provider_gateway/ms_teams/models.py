@@ -72,10 +72,15 @@ def tenant_guid(value: str | None) -> str | None:
 
 
 def required_team_id(query: Mapping[str, str]) -> str:
+    """A Teams team id (a Microsoft 365 group id: a GUID); it goes into a Graph URL path, so
+    nothing else may pass (`../users?x=` once reached /v1.0/users)."""
     team_id = query.get("team_id")
-    if not team_id or len(team_id) > 255:
+    if not team_id:
         raise InvalidParams.field("team_id", "is required")
-    return team_id
+    guid = tenant_guid(team_id)
+    if guid is None:
+        raise InvalidParams.field("team_id", "must be a team id (a GUID)")
+    return guid
 
 
 @dataclass(frozen=True)

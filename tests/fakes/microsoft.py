@@ -68,6 +68,7 @@ class FakeMicrosoft:
     token_requests: list[dict[str, str]] = field(default_factory=list)
     discovery_requests: list[str] = field(default_factory=list)
     graph_calls: list[GraphCall] = field(default_factory=list)
+    graph_paths: list[str] = field(default_factory=list)  # every path Graph was asked for
     redirect_uris: dict[str, set[str]] = field(default_factory=dict)  # client_id -> registered
     consent_requests: list[dict[str, str]] = field(default_factory=list)  # consent page queries
     consent_tenant: str = "11111111-2222-4333-8444-555555555555"  # the admin's directory
@@ -89,7 +90,7 @@ class FakeMicrosoft:
         self.consent_app = web.Application()
         self.consent_app.router.add_get("/{tenant}/adminconsent", self._consent_page)
         self.consent_app.router.add_post("/{tenant}/adminconsent", self._consent_decision)
-        self.graph_app = web.Application()
+        self.graph_app = web.Application(middlewares=[self._record_path])
         self.graph_app.router.add_get("/v1.0/teams", self._list_teams)
         self.graph_app.router.add_get("/v1.0/teams/{team_id}/channels", self._list_channels)
 
@@ -290,6 +291,12 @@ class FakeMicrosoft:
         return None
 
     # ---- Graph -------------------------------------------------------------------------------
+    @web.middleware
+    async def _record_path(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.graph_paths.append(request.raw_path.partition("?")[0])
+        response: web.StreamResponse = await handler(request)
+        return response
+
     async def _graph_guard(self, request: web.Request) -> tuple[str | None, web.Response | None]:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None

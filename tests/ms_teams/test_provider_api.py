@@ -310,7 +310,10 @@ async def test_unknown_team_is_404_and_bad_filter_is_422(
 ) -> None:
     response = await client.get(
         f"/v1/providers/ms-teams/{connected.teams.id}/channels",
-        params={"ms_teams_tenant_object": TENANT, "team_id": "nope"},
+        params={
+            "ms_teams_tenant_object": TENANT,
+            "team_id": "00000000-0000-4000-8000-0000000000ff",
+        },
         headers=connected.secret_headers(),
     )
     assert response.status == 404
