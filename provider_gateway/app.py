@@ -48,6 +48,7 @@ from provider_gateway.web.metrics import Metrics
 from provider_gateway.web.middlewares import (
     auth_middleware,
     error_middleware,
+    input_middleware,
     metrics_middleware,
     request_id_middleware,
 )
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> web.Application:
             cors_middleware(settings.allowed_origins),
             error_middleware,
             auth_middleware,
+            input_middleware,
             idempotency_middleware,
         ],
     )

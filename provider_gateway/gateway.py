@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from provider_gateway import inputs
 from provider_gateway.auth import Authenticator
 from provider_gateway.config import Settings
 from provider_gateway.crypto import KeyRing, load_key_ring
@@ -37,7 +38,7 @@ class Gateway:
         self, environment_id: str, channel_id: str, provider: Provider | None = None
     ) -> Channel:
         """The channel if it serves this environment (and is of `provider`), else 404."""
-        channel = await self.channels.get(channel_id)
+        channel = await self.channels.get(channel_id) if inputs.is_identifier(channel_id) else None
         if channel is None or not channel.serves(environment_id):
             raise NotFound(f"Channel {channel_id} not found")
         if provider is not None and channel.provider != provider:

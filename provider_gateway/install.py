@@ -7,7 +7,6 @@ component built: its public key and its user token, which must grant the tenant.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Awaitable, Mapping
@@ -16,6 +15,7 @@ from typing import Protocol
 
 from yarl import URL
 
+from provider_gateway import inputs
 from provider_gateway.auth import Principal
 from provider_gateway.coordination import OneTimeKeys
 from provider_gateway.errors import GatewayError, InvalidUserToken
@@ -55,7 +55,7 @@ def state_fields(
     if not raw or len(raw) > MAX_STATE_BYTES:
         return None
     try:
-        data = json.loads(raw)
+        data = inputs.loads(raw)  # deep nesting is a ValueError here, so: invalid_state
     except ValueError:
         return None
     if not isinstance(data, dict):
@@ -65,18 +65,17 @@ def state_fields(
     tenant = None
     if isinstance(reference, dict):
         object_id, collection = reference.get("object_id"), reference.get("collection")
-        if (
-            isinstance(object_id, str)
-            and isinstance(collection, str)
-            and _text(object_id)
-            and _text(collection)
-        ):
+        if inputs.is_identifier(object_id) and inputs.is_identifier(collection):
             tenant = Recipient.object(collection, object_id)
     return fields, tenant
 
 
 def _text(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= 4096
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 4096
+        and not inputs.has_control_characters(value)
+    )
 
 
 class InstallFailed(Exception):

@@ -20,7 +20,10 @@ from pydantic import (
 from provider_gateway.errors import Forbidden, InvalidParams
 from provider_gateway.models import CREDENTIAL_KEYS, Provider
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+# Ids are sent to Slack and Graph later: no control characters (NUL, CR, LF, ...).
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+]
 
 
 def _guid(value: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from provider_gateway import inputs
 from provider_gateway.channel_data import service
 from provider_gateway.errors import InvalidParams
 from provider_gateway.models import Recipient
@@ -32,9 +32,9 @@ def _envelope(channel_id: str, data: dict[str, Any]) -> web.Response:
 async def _data_from_body(request: web.Request) -> object:
     raw = await request.read()  # larger than client_max_size: 413, rendered by the middleware
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidParams.field("body", "is not valid JSON") from None
+        body = inputs.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParams.field("body", f"is not valid JSON ({exc})") from None
     if not isinstance(body, dict) or "data" not in body:
         raise InvalidParams.field("data", 'is required: send {"data": {...}}')
     return body["data"]

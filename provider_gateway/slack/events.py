@@ -9,7 +9,6 @@ removing an absent token is a no-op, so retries are harmless.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from provider_gateway import inputs
 from provider_gateway.errors import InvalidParams, InvalidSignature
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel
@@ -34,8 +34,8 @@ class SlackEvents:
     async def handle(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         channel = await self._verified_channel(body, headers)
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = inputs.loads(body)
+        except (ValueError, UnicodeDecodeError):
             raise InvalidParams.field("body", "is not valid JSON") from None
         if not isinstance(payload, dict):
             raise InvalidParams.field("body", "must be a JSON object")

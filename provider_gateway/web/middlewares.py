@@ -9,8 +9,10 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from provider_gateway import inputs
 from provider_gateway.errors import (
     GatewayError,
+    InvalidParams,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -112,3 +114,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if tier is not None:
             await request.app[RATE_LIMITER].check(principal, tier)
     return await handler(request)
+
+
+# Query values that are not identifiers: opaque upstream tokens and filters passed through
+# (Graph's $skiptoken and $filter can be long), and the JSON form of an object reference,
+# whose fields are checked as identifiers once parsed (web/wire.py).
+_LONG_QUERY_VALUES = ("query_options[", "query_options.", "access_token_object", "ms_teams_tenant")
+_MAX_LONG_QUERY_VALUE = 4096
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Path and query values of the API are identifiers: no control characters (PostgreSQL
+    refuses NUL) and no longer than an id column, checked once here for every endpoint."""
+    if request.path.startswith("/v1/"):
+        for name, value in request.match_info.items():
+            _check(name, value, inputs.MAX_ID_LENGTH)
+        for name, value in request.query.items():
+            long = name.startswith(_LONG_QUERY_VALUES)
+            _check(name, value, _MAX_LONG_QUERY_VALUE if long else inputs.MAX_ID_LENGTH)
+    return await handler(request)
+
+
+def _check(name: str, value: str, max_length: int) -> None:
+    problem = inputs.identifier_problem(value, max_length=max_length) if value else None
+    if problem is not None:
+        raise InvalidParams.field(name, problem)

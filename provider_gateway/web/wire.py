@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from multidict import MultiMapping
 
+from provider_gateway import inputs
 from provider_gateway.errors import InvalidParams
 from provider_gateway.models import Recipient
-
-_MAX_ID = 255
 
 
 def object_reference(query: MultiMapping[str], name: str) -> Recipient:
@@ -19,7 +17,7 @@ def object_reference(query: MultiMapping[str], name: str) -> Recipient:
     raw = query.get(name)
     if raw is not None:
         try:
-            parsed = json.loads(raw)
+            parsed = inputs.loads(raw)
         except ValueError:
             raise InvalidParams.field(
                 name, "must be a JSON object with collection and object_id"
@@ -36,8 +34,11 @@ def object_reference(query: MultiMapping[str], name: str) -> Recipient:
 
 
 def _identifier(name: str, field: str, value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
+    if not isinstance(value, str) or not value:
         raise InvalidParams.field(f"{name}.{field}", "is required (a non-empty string)")
+    problem = inputs.identifier_problem(value)
+    if problem is not None:
+        raise InvalidParams.field(f"{name}.{field}", problem)
     return value
 
 
