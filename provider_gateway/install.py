@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -26,7 +25,29 @@ from provider_gateway.models import Channel, Provider, Recipient
 log = logging.getLogger(__name__)
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
 STATE_TTL_SECONDS = 24 * 3600
-_REASON = re.compile(r"^[a-z0-9_]{1,64}$")
+# The `error` values a provider's redirect may carry that are echoed as the failure reason:
+# OAuth 2.0's (RFC 6749 §4.1.2.1) and OpenID Connect's (Core §3.1.2.6). Anything else is
+# "provider_error": the reason labels a metric, and a callback must not mint new series.
+PROVIDER_ERRORS = frozenset(
+    {
+        "access_denied",
+        "invalid_request",
+        "unauthorized_client",
+        "unsupported_response_type",
+        "invalid_scope",
+        "server_error",
+        "temporarily_unavailable",
+        "interaction_required",
+        "login_required",
+        "account_selection_required",
+        "consent_required",
+        "invalid_request_uri",
+        "invalid_request_object",
+        "request_not_supported",
+        "request_uri_not_supported",
+        "registration_not_supported",
+    }
+)
 
 
 MAX_STATE_BYTES = 8 * 1024
@@ -116,8 +137,11 @@ async def attempt(
 
 
 def provider_error(error: str) -> InstallFailed:
-    """The provider's `error` value, echoed only if it looks like an error code."""
-    return InstallFailed(error if _REASON.match(error) else "provider_error")
+    """The provider's `error` value if it is a standard one, else "provider_error"."""
+    if error in PROVIDER_ERRORS:
+        return InstallFailed(error)
+    log.info("provider redirected with an unlisted error", extra={"error": error[:64]})
+    return InstallFailed("provider_error")
 
 
 def allowed_redirect(redirect_url: str | None, allowed_origins: frozenset[str]) -> str | None:

@@ -34,6 +34,11 @@ def error_response(error: GatewayError) -> web.Response:
     return web.json_response(error.body(), status=error.status, headers=error.headers)
 
 
+# Methods aiohttp routes; any other token a client sends is counted as "other", so a caller
+# cannot mint a metric series per made-up method.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Requests by route (its pattern, never the raw path) and status, with latency."""
@@ -49,9 +54,10 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
+        method = request.method if request.method in _METHODS else "other"
         metrics = request.app[METRICS]
-        metrics.requests.labels(name, request.method, str(status)).inc()
-        metrics.request_seconds.labels(name, request.method).observe(time.perf_counter() - started)
+        metrics.requests.labels(name, method, str(status)).inc()
+        metrics.request_seconds.labels(name, method).observe(time.perf_counter() - started)
 
 
 @web.middleware

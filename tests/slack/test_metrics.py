@@ -75,3 +75,37 @@ async def test_metrics_after_traffic(
     )
     assert "gateway_rate_limited_total" in text
     assert "xoxb" not in text
+
+
+def _series(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+async def test_hostile_label_values_do_not_grow_metrics(client: TestClient, world: World) -> None:
+    """Every `error=` value of a callback became an outcome series, and every method the HTTP
+    parser accepts (WebDAV's included) a method series."""
+    odd_methods = ["PROPFIND", "MKCOL", "PURGE", "LOCK", "REPORT", "SEARCH", "UNLOCK"]
+    for provider in ("slack", "ms-teams"):
+        await client.get(f"/providers/{provider}/authenticate", params={"error": "warmup"})
+    await client.request("COPY", "/nowhere")
+    await client.get("/metrics")  # the scrape itself is a route with series of its own
+    before = _series(await (await client.get("/metrics")).text())
+    for index in range(300):
+        for provider in ("slack", "ms-teams"):
+            await client.get(f"/providers/{provider}/authenticate", params={"error": f"e_{index}"})
+        await client.request(odd_methods[index % len(odd_methods)], "/nowhere")
+    text = await (await client.get("/metrics")).text()
+    assert _series(text) == before
+    assert "e_1" not in text
+    assert not [method for method in odd_methods if method in text]
+    assert sample(text, "gateway_oauth_installs_total", outcome="provider_error") >= 300
+    assert sample(text, "gateway_http_requests_total", method="other") >= 301
+
+
+async def test_a_standard_provider_error_is_still_named(client: TestClient) -> None:
+    response = await client.get("/providers/slack/authenticate", params={"error": "evil<b>"})
+    assert '"reason": "provider_error"' in await response.text()
+    response = await client.get(
+        "/providers/ms-teams/authenticate", params={"error": "consent_required"}
+    )
+    assert '"reason": "consent_required"' in await response.text()
