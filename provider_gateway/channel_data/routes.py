@@ -11,6 +11,7 @@ from provider_gateway.channel_data import service
 from provider_gateway.errors import InvalidParams
 from provider_gateway.models import Recipient
 from provider_gateway.web.appkeys import GATEWAY, PRINCIPAL
+from provider_gateway.web.idempotency import authorized_by
 
 routes = web.RouteTableDef()
 
@@ -50,8 +51,18 @@ async def get_channel_data(request: web.Request) -> web.Response:
     return _envelope(channel_id, data)
 
 
+async def _may_write(request: web.Request) -> None:
+    await service.authorize_write(
+        request.app[GATEWAY],
+        request[PRINCIPAL],
+        request.match_info["channel_id"],
+        _recipient(request),
+    )
+
+
 @routes.put(OBJECT_PATH)
 @routes.put(USER_PATH)
+@authorized_by(_may_write)
 async def set_channel_data(request: web.Request) -> web.Response:
     channel_id = request.match_info["channel_id"]
     data = await service.set_channel_data(

@@ -8,7 +8,7 @@ from provider_gateway.auth import CHANNEL_DATA_READ, CHANNEL_DATA_WRITE, Princip
 from provider_gateway.channel_data import models
 from provider_gateway.errors import NotFound
 from provider_gateway.gateway import Gateway
-from provider_gateway.models import Recipient
+from provider_gateway.models import Channel, Recipient
 from provider_gateway.storage.audit import AuditEntry
 
 
@@ -23,11 +23,18 @@ async def get_channel_data(
     return data if principal.is_secret else models.redact(channel.provider, data)
 
 
+async def authorize_write(
+    gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
+) -> Channel:
+    """May `principal` write this recipient's data on this channel? The channel, or an error."""
+    principal.require(CHANNEL_DATA_WRITE, recipient)
+    return await gateway.channel_for(principal.environment.id, channel_id)
+
+
 async def set_channel_data(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient, data: object
 ) -> dict[str, Any]:
-    principal.require(CHANNEL_DATA_WRITE, recipient)
-    channel = await gateway.channel_for(principal.environment.id, channel_id)
+    channel = await authorize_write(gateway, principal, channel_id, recipient)
     incoming = models.validate(channel.provider, data)
 
     def change(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -62,8 +69,7 @@ async def unset_channel_data(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
 ) -> None:
     """Idempotent: unsetting absent data succeeds, so a retried DELETE is not an error."""
-    principal.require(CHANNEL_DATA_WRITE, recipient)
-    channel = await gateway.channel_for(principal.environment.id, channel_id)
+    channel = await authorize_write(gateway, principal, channel_id, recipient)
 
     def audit(old: dict[str, Any] | None, _new: dict[str, Any] | None) -> AuditEntry | None:
         if old is None:

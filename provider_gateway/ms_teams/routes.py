@@ -9,6 +9,7 @@ from provider_gateway.ms_teams.oauth import TeamsInstaller
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.web import wire
 from provider_gateway.web.appkeys import METRICS, PRINCIPAL
+from provider_gateway.web.idempotency import authorized_by
 from provider_gateway.web.oauth_page import outcome_response
 
 routes = web.RouteTableDef()
@@ -52,7 +53,13 @@ async def list_channels(request: web.Request) -> web.Response:
     return web.Response(body=result, content_type="application/json")
 
 
+async def _may_revoke(request: web.Request) -> None:
+    tenant = wire.object_reference(request.query, TENANT_PARAM)
+    await request.app[TEAMS].authorize(request[PRINCIPAL], request.match_info["channel_id"], tenant)
+
+
 @routes.put("/v1/providers/ms-teams/{channel_id}/revoke_access")
+@authorized_by(_may_revoke)
 async def revoke_access(request: web.Request) -> web.Response:
     tenant = wire.object_reference(request.query, TENANT_PARAM)
     principal = request[PRINCIPAL]

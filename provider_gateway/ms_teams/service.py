@@ -135,13 +135,17 @@ class TeamsService:
             "teams access revoked", extra={"tenant": tenant.describe(), "channel_id": channel.id}
         )
 
+    async def authorize(self, principal: Principal, channel_id: str, tenant: Recipient) -> Channel:
+        """May `principal` use this tenant's install on this channel? The channel, or an error."""
+        principal.require(MS_TEAMS_CHANNELS_READ, tenant)
+        return await self._gateway.channel_for(principal.environment.id, channel_id, "ms-teams")
+
     async def _connected(
         self, principal: Principal, channel_id: str, tenant: Recipient
     ) -> tuple[Channel, str, str]:
         """The channel, the tenant's Entra tenant id and the generation it was read at."""
-        principal.require(MS_TEAMS_CHANNELS_READ, tenant)
+        channel = await self.authorize(principal, channel_id, tenant)
         environment_id = principal.environment.id
-        channel = await self._gateway.channel_for(environment_id, channel_id, "ms-teams")
         generation = await self._listings.generation(environment_id, channel.id, tenant)
         memo_key = (environment_id, channel.id, tenant.describe())
         tenant_id = self._tenant_ids.get(memo_key, generation)

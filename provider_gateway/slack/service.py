@@ -75,7 +75,7 @@ class SlackService:
     async def auth_check(
         self, principal: Principal, channel_id: str, tenant: Recipient
     ) -> dict[str, Any]:
-        channel = await self._authorize(principal, channel_id, tenant)
+        channel = await self.authorize(principal, channel_id, tenant)
         try:
             token = await self._usable_token(principal.environment.id, channel, tenant)
             await self._client.auth_test(token["access_token"])
@@ -87,7 +87,7 @@ class SlackService:
         self, principal: Principal, channel_id: str, tenant: Recipient, query: models.ChannelQuery
     ) -> bytes:
         """A page as JSON bytes; a cached page costs no database read (see GenerationMemo)."""
-        channel = await self._authorize(principal, channel_id, tenant)
+        channel = await self.authorize(principal, channel_id, tenant)
         environment_id = principal.environment.id
         generation = await self._listings.generation(environment_id, channel.id, tenant)
         memo_key = (environment_id, channel.id, tenant.describe())
@@ -133,7 +133,7 @@ class SlackService:
         )
 
     async def revoke_access(self, principal: Principal, channel_id: str, tenant: Recipient) -> None:
-        channel = await self._authorize(principal, channel_id, tenant)
+        channel = await self.authorize(principal, channel_id, tenant)
         environment_id = principal.environment.id
         token = await self._stored_token(environment_id, channel, tenant)
         if token is None:
@@ -158,7 +158,8 @@ class SlackService:
             "slack access revoked", extra={"tenant": tenant.describe(), "channel_id": channel.id}
         )
 
-    async def _authorize(self, principal: Principal, channel_id: str, tenant: Recipient) -> Channel:
+    async def authorize(self, principal: Principal, channel_id: str, tenant: Recipient) -> Channel:
+        """May `principal` use this tenant's install on this channel? The channel, or an error."""
         principal.require(SLACK_CHANNELS_READ, tenant)
         return await self._gateway.channel_for(principal.environment.id, channel_id, "slack")
 
