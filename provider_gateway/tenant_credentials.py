@@ -20,11 +20,14 @@ async def store_credential(
     value: Any,
     actor: str,
     details: Mapping[str, Any],
-) -> None:
+) -> Any:
+    """Store `value` as the tenant's credential; returns the credential it replaced, if any."""
     key = CREDENTIAL_KEYS[channel.provider]
+    replaced: list[Any] = [None]  # what the committed attempt saw (the change may be retried)
 
     def put(stored: dict[str, Any] | None) -> dict[str, Any]:
         data = dict(stored or {})
+        replaced[0] = data.get(key)
         data[key] = value
         data.setdefault("connections", [])
         return data
@@ -33,6 +36,7 @@ async def store_credential(
     await gateway.channel_data.update(
         environment_id, channel.id, tenant, put, lambda old, new: entry
     )
+    return replaced[0]
 
 
 async def remove_credential(

@@ -8,7 +8,7 @@ from provider_gateway.auth import CHANNEL_DATA_READ, CHANNEL_DATA_WRITE, Princip
 from provider_gateway.channel_data import models
 from provider_gateway.errors import NotFound
 from provider_gateway.gateway import Gateway
-from provider_gateway.models import Channel, Recipient
+from provider_gateway.models import CREDENTIAL_KEYS, Channel, Recipient
 from provider_gateway.storage.audit import AuditEntry
 
 
@@ -68,11 +68,22 @@ async def set_channel_data(
 async def unset_channel_data(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient
 ) -> None:
-    """Idempotent: unsetting absent data succeeds, so a retried DELETE is not an error."""
-    channel = await authorize_write(gateway, principal, channel_id, recipient)
+    """Idempotent: unsetting absent data succeeds, so a retried DELETE is not an error.
 
-    def audit(old: dict[str, Any] | None, _new: dict[str, Any] | None) -> AuditEntry | None:
-        if old is None:
+    A public-key (browser) DELETE keeps the install's credential, as its PUT does: dropping a
+    Slack token here would leave it live upstream with nobody holding it. Disconnecting is
+    revoke_access's job, which revokes it first.
+    """
+    channel = await authorize_write(gateway, principal, channel_id, recipient)
+    credential = CREDENTIAL_KEYS[channel.provider]
+
+    def unset(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+        if stored is None or principal.is_secret or credential not in stored:
+            return None
+        return {credential: stored[credential], "connections": []}
+
+    def audit(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditEntry | None:
+        if old is None or old == new:
             return None
         return AuditEntry(
             "channel_data.unset",
@@ -80,8 +91,7 @@ async def unset_channel_data(
             environment_id=principal.environment.id,
             channel_id=channel.id,
             target=recipient.describe(),
+            details={"kept": [credential]} if new is not None else {},
         )
 
-    await gateway.channel_data.update(
-        principal.environment.id, channel.id, recipient, lambda _: None, audit
-    )
+    await gateway.channel_data.update(principal.environment.id, channel.id, recipient, unset, audit)

@@ -24,6 +24,12 @@ _SDK_LOG = logging.getLogger("provider_gateway.slack.sdk")
 _SDK_LOG.setLevel(logging.WARNING)
 
 
+# auth.revoke errors that mean the token is already dead: revoking it again is done.
+ALREADY_REVOKED = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+
+
 class SlackRefusal(Exception):
     """Slack answered `ok: false` with an error code (e.g. invalid_auth, token_revoked)."""
 

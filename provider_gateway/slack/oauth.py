@@ -23,8 +23,9 @@ from provider_gateway.install import (
     claim_state,
 )
 from provider_gateway.models import Channel, Recipient
-from provider_gateway.slack.client import SlackClient, SlackRefusal
-from provider_gateway.slack.models import SlackState, installed_token
+from provider_gateway.slack.client import ALREADY_REVOKED, SlackClient, SlackRefusal
+from provider_gateway.slack.models import SlackState, holds_token, installed_token
+from provider_gateway.storage.audit import AuditEntry
 from provider_gateway.tenant_credentials import store_credential
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class SlackInstaller:
     async def _store(
         self, principal: Principal, channel: Channel, tenant: Recipient, token: dict[str, Any]
     ) -> None:
-        await store_credential(
+        replaced = await store_credential(
             self._gateway,
             environment_id=principal.environment.id,
             channel=channel,
@@ -120,3 +121,70 @@ class SlackInstaller:
                 "channel_id": channel.id,
             },
         )
+        if (
+            isinstance(replaced, dict)
+            and replaced.get("access_token")
+            and _install(replaced) != _install(token)
+        ):
+            await self._retire(principal.environment.id, channel, tenant, replaced)
+
+    async def _retire(
+        self, environment_id: str, channel: Channel, tenant: Recipient, replaced: dict[str, Any]
+    ) -> None:
+        """Revoke the token of the install this tenant left for another workspace, so it does
+        not stay live with nobody holding it; best effort and audited.
+
+        Only for another install: Slack deactivates a revoked token's bot user, so revoking a
+        token replaced within the same workspace (rotation, reinstall) would break the new one.
+        Kept when another tenant holds it (two tenants on one workspace share one bot token).
+        """
+        old = replaced["access_token"]
+        try:
+            if await self._held_elsewhere(channel, old):
+                outcome = "kept_shared"
+            else:
+                outcome = await self._revoke(old)
+            await self._gateway.audit.append(
+                AuditEntry(
+                    "token.revoked",
+                    "gateway",
+                    environment_id=environment_id,
+                    channel_id=channel.id,
+                    target=tenant.describe(),
+                    details={
+                        "provider": "slack",
+                        "reason": "replaced_by_reinstall",
+                        "team_id": replaced.get("team_id"),
+                        "outcome": outcome,
+                    },
+                )
+            )
+        except Exception:  # the install is stored: a failed clean-up must not fail it
+            log.warning("could not retire a replaced slack token", exc_info=True)
+            return
+        log.info("replaced slack token retired", extra={"outcome": outcome})
+
+    async def _held_elsewhere(self, channel: Channel, access_token: str) -> bool:
+        """Does any tenant of this Slack app (on any of its channels) still hold the token?"""
+        holds = holds_token(access_token)
+        for other in await self._gateway.channels.all():
+            if other.provider == "slack" and other.client_id == channel.client_id:
+                rows = await self._gateway.channel_data.for_channel(other.id)
+                if any(holds(data.get("token")) for _, _, data in rows):
+                    return True
+        return False
+
+    async def _revoke(self, access_token: str) -> str:
+        try:
+            await self._client.auth_revoke(access_token)
+        except SlackRefusal as refusal:
+            return "already_revoked" if refusal.error in ALREADY_REVOKED else "refused"
+        except GatewayError:
+            return "failed"
+        return "revoked"
+
+
+def _install(token: dict[str, Any]) -> tuple[object, ...]:
+    """Which Slack install a stored token belongs to: its workspace or Grid org."""
+    org = bool(token.get("is_enterprise_install"))
+    return (None if org else token.get("team_id"), token.get("enterprise_id"), org)

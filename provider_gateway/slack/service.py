@@ -14,7 +14,7 @@ from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.slack import models
-from provider_gateway.slack.client import SlackClient, SlackRefusal
+from provider_gateway.slack.client import ALREADY_REVOKED, SlackClient, SlackRefusal
 from provider_gateway.storage.audit import AuditEntry
 from provider_gateway.tenant_credentials import remove_credential
 
@@ -37,10 +37,6 @@ TOKEN_ERRORS = frozenset(
         "ekm_access_denied",
         "invalid_refresh_token",
     }
-)
-# auth.revoke errors that mean the token is already dead: revoking it again is done.
-ALREADY_REVOKED = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
 _LISTING_PARAM_ERRORS = {
     "invalid_cursor": "query_options.cursor",

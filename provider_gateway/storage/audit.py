@@ -62,6 +62,11 @@ class AuditLog:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    async def append(self, entry: AuditEntry) -> None:
+        """Record an event that is not part of a data change (e.g. an upstream revocation)."""
+        async with self._engine.begin() as connection:
+            await record(connection, entry)
+
     async def recent(self, limit: int = 100, environment_id: str | None = None) -> list[AuditEvent]:
         return await self.search(AuditQuery(environment_id=environment_id, limit=limit))
 
