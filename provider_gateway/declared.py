@@ -42,7 +42,12 @@ from pydantic import (
 
 from provider_gateway.config import ConfigError, Secret
 from provider_gateway.gateway import Gateway
-from provider_gateway.keys import api_key_kind, public_pem_of
+from provider_gateway.keys import (
+    MIN_KEY_RANDOM_CHARS,
+    api_key_kind,
+    is_strong_api_key,
+    public_pem_of,
+)
 from provider_gateway.ms_teams.credentials import certificate_credential
 
 ACTOR = "channels_file"
@@ -51,9 +56,18 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)
 
 
 def _key_of(kind: Literal["public", "secret"]) -> AfterValidator:
+    """A real key, as `keys create` prints it: the docs' `sk_...` or a hand-typed `sk_1` would
+    otherwise become working credentials of the environment."""
+    prefix = "pk_" if kind == "public" else "sk_"
+
     def check(value: str) -> str:
         if api_key_kind(value) != kind:
-            raise ValueError(f"must be a {'pk_' if kind == 'public' else 'sk_'} key")
+            raise ValueError(f"must be a {prefix} key")
+        if not is_strong_api_key(value):
+            raise ValueError(
+                f"must be a real key: {prefix} and at least {MIN_KEY_RANDOM_CHARS} random "
+                "url-safe characters, as `provider-gateway keys create` prints"
+            )
         return value
 
     return AfterValidator(check)

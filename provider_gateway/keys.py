@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,23 @@ class SigningKeyPair:
 
 def new_api_key(kind: KeyKind) -> str:
     return _PREFIX[kind] + secrets.token_urlsafe(32)
+
+
+# new_api_key makes 43 random characters; a declared key needs at least 32 of them, and enough
+# distinct ones that a placeholder ("sk_" + "x" * 32) does not pass for one.
+MIN_KEY_RANDOM_CHARS = 32
+_MIN_DISTINCT_CHARS = 12
+_URL_SAFE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def is_strong_api_key(key: str) -> bool:
+    body = key[3:]
+    return (
+        api_key_kind(key) is not None
+        and len(body) >= MIN_KEY_RANDOM_CHARS
+        and _URL_SAFE.match(body) is not None
+        and len(set(body)) >= _MIN_DISTINCT_CHARS
+    )
 
 
 def api_key_kind(key: str) -> KeyKind | None:

@@ -132,6 +132,26 @@ async def test_a_key_of_another_environment_is_refused(settings: Settings, tmp_p
             "environments.0.keys.0.public_key",
         ),
         (
+            '[[environments]]\nname = "p"\n[[environments.keys]]\nsecret_key = "sk_..."\n',
+            "environments.0.keys.0.secret_key: must be a real key",
+        ),
+        (
+            '[[environments]]\nname = "p"\n[[environments.keys]]\nsecret_key = "sk_1"\n',
+            "must be a real key",
+        ),
+        (
+            '[[environments]]\nname = "p"\n[[environments.keys]]\npublic_key = "pk_'
+            + "x" * 40
+            + '"\n',
+            "must be a real key",
+        ),
+        (
+            '[[environments]]\nname = "p"\n[[environments.keys]]\nsecret_key = "sk_'
+            + "abcdefghijklmnop!@#$%^&*()abcdefghijkl"
+            + '"\n',
+            "must be a real key",
+        ),
+        (
             '[[environments]]\nname = "p"\n[[environments.keys]]\nsigning_key = "not a pem"\n',
             "GATEWAY_CHANNELS_FILE",
         ),
