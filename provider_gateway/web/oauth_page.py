@@ -38,8 +38,10 @@ def render(
     provider_name: str,
 ) -> AuthPage:
     redirect = allowed_redirect(redirect_url, allowed_origins)
-    # Post only to the app's origin when we know it; the message holds no secret either way.
-    target_origin = str(URL(redirect).origin()) if redirect else "*"
+    # Post only to the app's origin when the state names it, else to each allowed origin (the
+    # browser delivers to the one that opened the popup); never "*", which would tell any
+    # page that opened this callback the outcome and the nonce.
+    target_origins = [str(URL(redirect).origin())] if redirect else sorted(allowed_origins)
     message: dict[str, str] = {"type": outcome}
     if nonce:
         message["nonce"] = nonce
@@ -61,10 +63,10 @@ def render(
 <script nonce="{script_nonce}">
 (function () {{
   var message = {_script_json(message)};
-  var targetOrigin = {_script_json(target_origin)};
+  var targetOrigins = {_script_json(target_origins)};
   var redirect = {_script_json(redirect)};
   if (window.opener && !window.opener.closed) {{
-    window.opener.postMessage(message, targetOrigin);
+    targetOrigins.forEach(function (origin) {{ window.opener.postMessage(message, origin); }});
     window.close();
   }} else if (redirect) {{
     window.location.replace(redirect);

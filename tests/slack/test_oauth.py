@@ -200,7 +200,8 @@ async def test_redirect_only_to_allowed_origins(
         client, code=fake_slack.issue_code(TEAM), state=slackkit_state(world, redirect_url=foreign)
     )
     assert "evil.example" not in page
-    assert 'var targetOrigin = "*"' in page
+    assert "*" not in page.split("var targetOrigins = ")[1].split(";")[0]
+    assert f'var targetOrigins = ["{ALLOWED_ORIGIN}"]' in page
     assert "var redirect = null" in page
 
     allowed = f"{ALLOWED_ORIGIN}/after-install"
@@ -210,7 +211,7 @@ async def test_redirect_only_to_allowed_origins(
         state=slackkit_state(world, tenant="beta", redirect_url=allowed),
     )
     assert f'var redirect = "{allowed}"' in page
-    assert f'var targetOrigin = "{ALLOWED_ORIGIN}"' in page
+    assert f'var targetOrigins = ["{ALLOWED_ORIGIN}"]' in page
 
 
 async def test_everything_echoed_is_escaped(
