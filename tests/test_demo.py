@@ -265,6 +265,16 @@ async def test_the_page_and_its_script_are_served_with_a_strict_policy(demo: Dem
                 assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+async def test_the_page_refuses_a_rebound_host_name(demo: Demo) -> None:
+    """A site that points its own DNS name at 127.0.0.1 must not read the page's user token."""
+    async with aiohttp.ClientSession() as session:
+        for host in ("evil.example", f"evil.example:{demo.url.rsplit(':', 1)[1]}"):
+            for path in ("/", "/demo/page.js"):
+                async with session.get(f"{demo.url}{path}", headers={"Host": host}) as response:
+                    assert response.status == 421
+                    assert "eyJ" not in await response.text()
+
+
 def test_a_taken_port_is_one_line_naming_another(tmp_path: Path) -> None:
     executable = console_script()
     with socket.socket() as taken:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 _FILES = resources.files("provider_gateway.demo")
 _CSP = (
@@ -40,7 +41,10 @@ class PageConfig:
     teams: TeamsSetup
 
 
-def page_routes(config: PageConfig) -> list[web.RouteDef]:
+def page_routes(config: PageConfig, port: int) -> list[web.RouteDef]:
+    """The page's routes. They answer only to the loopback names of `port`: the page carries a
+    user token, and a site that rebinds its own DNS name to 127.0.0.1 could otherwise read it."""
+    hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"})
     # In a <script type="application/json"> block only "</" could end the element early.
     inlined = json.dumps(asdict(config)).replace("</", "<\\/")
     page = _FILES.joinpath("page.html").read_text(encoding="utf-8").replace("__CONFIG__", inlined)
@@ -48,14 +52,17 @@ def page_routes(config: PageConfig) -> list[web.RouteDef]:
     styles = _FILES.joinpath("page.css").read_text(encoding="utf-8")
     headers = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store"}
 
-    async def index(_request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html", headers=headers)
+    def serve(body: str, content_type: str) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            if request.host not in hosts:
+                raise web.HTTPMisdirectedRequest(text="The demo page answers on 127.0.0.1 only.")
+            return web.Response(text=body, content_type=content_type, headers=headers)
 
-    async def page_script(_request: web.Request) -> web.Response:
-        return web.Response(text=script, content_type="text/javascript", headers=headers)
+        return handler
 
-    async def page_styles(_request: web.Request) -> web.Response:
-        return web.Response(text=styles, content_type="text/css", headers=headers)
+    index = serve(page, "text/html")
+    page_script = serve(script, "text/javascript")
+    page_styles = serve(styles, "text/css")
 
     return [
         web.get("/", index),

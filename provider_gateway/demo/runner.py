@@ -103,7 +103,7 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
             configure_logging(settings)
             keys = await _seed(settings, slack, microsoft)
             app = create_app(settings)
-            app.add_routes(page_routes(_page_config(keys, slack, microsoft, urls)))
+            app.add_routes(page_routes(_page_config(keys, slack, microsoft, urls), port))
             runner = web.AppRunner(app, **RUNNER_OPTIONS, shutdown_timeout=SHUTDOWN_SECONDS)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
