@@ -95,8 +95,9 @@ def parse_grants(claim: object) -> dict[EntityPath, frozenset[str]]:
 class Authenticator:
     """Resolves credentials to a `Principal`; key lookups are cached briefly in-process."""
 
-    def __init__(self, credentials: CredentialStore) -> None:
+    def __init__(self, credentials: CredentialStore, *, max_token_lifetime: int = 0) -> None:
         self._credentials = credentials
+        self._max_token_lifetime = max_token_lifetime  # seconds; 0: no maximum
         self._api_keys: dict[str, tuple[float, ApiKeyMatch | None]] = {}
         self._signing_keys: dict[str, tuple[float, list[RSAKey]]] = {}
 
@@ -151,7 +152,21 @@ class Authenticator:
             raise InvalidUserToken("The user token has expired") from None
         except JoseError as exc:
             raise InvalidUserToken(f"The user token is invalid: {exc.error}") from None
+        self._check_lifetime(decoded.claims)
         return decoded.claims
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        """A token signed to live for months is a standing credential if it leaks."""
+        if not self._max_token_lifetime:
+            return
+        now = time.time()
+        issued = claims.get("iat")
+        start = min(float(issued), now) if isinstance(issued, int | float) else now
+        if float(claims["exp"]) - start > self._max_token_lifetime + _CLOCK_SKEW_SECONDS:
+            raise InvalidUserToken(
+                f"The user token lives longer than {self._max_token_lifetime} seconds "
+                "(GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS); sign it with a nearer exp"
+            )
 
     async def _api_key(self, key: str) -> ApiKeyMatch | None:
         now = time.monotonic()

@@ -67,6 +67,7 @@ class Settings:
     cache_ttl_seconds: int
     rate_limits: dict[int, int]  # Knock tier -> requests per second; empty: no limits
     upstream_timeout_seconds: float
+    user_token_max_lifetime_seconds: int  # 0: no maximum
     log_level: LogLevel
     log_format: LogFormat
     channels_file: Path | None
@@ -112,6 +113,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limits=_required(reader.get("GATEWAY_RATE_LIMITS", _rate_limits, dict(KNOCK_TIERS))),
         upstream_timeout_seconds=_required(
             reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
+        ),
+        user_token_max_lifetime_seconds=_required(
+            reader.get("GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS", _non_negative_int, 86_400)
         ),
         log_level=_required(reader.get("GATEWAY_LOG_LEVEL", _log_level, "info")),
         log_format=_required(reader.get("GATEWAY_LOG_FORMAT", _log_format, "json")),

@@ -63,7 +63,9 @@ async def open_gateway(settings: Settings, *, run_migrations: bool) -> AsyncIter
             channels=ChannelStore(engine, key_ring),
             channel_data=ChannelDataStore(engine, key_ring),
             audit=AuditLog(engine),
-            authenticator=Authenticator(credentials),
+            authenticator=Authenticator(
+                credentials, max_token_lifetime=settings.user_token_max_lifetime_seconds
+            ),
         )
     finally:
         await engine.dispose()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from provider_gateway.app import create_app
+from provider_gateway.config import Settings
 from provider_gateway.keys import new_signing_key
 from provider_gateway.web.appkeys import GATEWAY
-from tests.support import World, object_uri, seed_world, tenant_uri
+from tests.support import World, object_uri, seed_world, serve, tenant_uri
 
 GRANTED_OBJECT = ("projects", "p1")
 
@@ -164,3 +168,44 @@ async def test_a_user_may_read_and_write_their_own_channel_data(
     someone_else = f"/v1/users/user-8/channel_data/{world.slack.id}"
     response = await client.get(someone_else, headers=world.public_headers(token))
     await _expect_error(response, 403, "authorization")
+
+
+def _token_with(world: World, **claims: Any) -> str:
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    grants = {object_uri(*GRANTED_OBJECT): {"channel_data/read": [{}]}}
+    key = RSAKey.import_key(world.signing_key_pem)
+    return jwt.encode({"alg": "RS256"}, {"sub": "user-1", "grants": grants, **claims}, key)
+
+
+async def test_a_user_token_signed_to_live_longer_than_the_maximum_is_401(
+    client: TestClient, world: World
+) -> None:
+    await _seed_data(client, world)
+    now = int(time.time())
+    for claims in (
+        {"iat": now, "exp": now + 30 * 86_400},  # a month
+        {"exp": now + 2 * 86_400},  # no iat: counted from now
+        {"iat": now - 10 * 86_400, "exp": now + 600},  # minted ten days ago, still valid
+    ):
+        response = await client.get(
+            _path(world), headers=world.public_headers(_token_with(world, **claims))
+        )
+        body = await _expect_error(response, 401, "invalid_user_token")
+        assert "GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS" in body["message"]
+    day = _token_with(world, iat=now, exp=now + 86_400)
+    assert (await client.get(_path(world), headers=world.public_headers(day))).status == 200
+
+
+async def test_the_maximum_token_lifetime_can_be_lifted(
+    aiohttp_client: Any, make_settings: Callable[..., Settings]
+) -> None:
+    client = await serve(
+        aiohttp_client, create_app(make_settings(GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS="0"))
+    )
+    world = await seed_world(client.app[GATEWAY])
+    await _seed_data(client, world)
+    now = int(time.time())
+    year = _token_with(world, iat=now, exp=now + 365 * 86_400)
+    assert (await client.get(_path(world), headers=world.public_headers(year))).status == 200
