@@ -63,7 +63,7 @@ def event_json(event: AuditEvent) -> dict[str, Any]:
         "actor": entry.actor,
         "channel_id": entry.channel_id,
         "target": entry.target,
-        "details": dict(entry.details),
+        "details": entry.revealed(),
     }
 
 

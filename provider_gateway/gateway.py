@@ -62,7 +62,7 @@ async def open_gateway(settings: Settings, *, run_migrations: bool) -> AsyncIter
             credentials=credentials,
             channels=ChannelStore(engine, key_ring),
             channel_data=ChannelDataStore(engine, key_ring),
-            audit=AuditLog(engine),
+            audit=AuditLog(engine, key_ring),
             authenticator=Authenticator(
                 credentials, max_token_lifetime=settings.user_token_max_lifetime_seconds
             ),

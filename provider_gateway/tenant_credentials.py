@@ -20,6 +20,7 @@ async def store_credential(
     value: Any,
     actor: str,
     details: Mapping[str, Any],
+    sealed: Mapping[str, Any] | None = None,
 ) -> Any:
     """Store `value` as the tenant's credential; returns the credential it replaced, if any."""
     key = CREDENTIAL_KEYS[channel.provider]
@@ -32,7 +33,7 @@ async def store_credential(
         data.setdefault("connections", [])
         return data
 
-    entry = _entry("install", actor, environment_id, channel, tenant, details)
+    entry = _entry("install", actor, environment_id, channel, tenant, details, sealed)
     await gateway.channel_data.update(
         environment_id, channel.id, tenant, put, lambda old, new: entry
     )
@@ -48,6 +49,7 @@ async def remove_credential(
     still_current: Callable[[Any], bool],
     actor: str,
     details: Mapping[str, Any],
+    sealed: Mapping[str, Any] | None = None,
     audit_only_if_removed: bool = False,
 ) -> None:
     """Remove the credential if `still_current(stored credential)`: one stored meanwhile by a
@@ -62,7 +64,7 @@ async def remove_credential(
         stored.setdefault("connections", [])
         return stored
 
-    entry = _entry("revoke", actor, environment_id, channel, tenant, details)
+    entry = _entry("revoke", actor, environment_id, channel, tenant, details, sealed)
 
     def audit(old: dict[str, Any] | None, new: dict[str, Any] | None) -> AuditEntry | None:
         removed = old is not None and key in old and (new is None or key not in new)
@@ -78,6 +80,7 @@ def _entry(
     channel: Channel,
     tenant: Recipient,
     details: Mapping[str, Any],
+    sealed: Mapping[str, Any] | None,
 ) -> AuditEntry:
     return AuditEntry(
         action,
@@ -86,4 +89,5 @@ def _entry(
         channel_id=channel.id,
         target=tenant.describe(),
         details={"provider": channel.provider, **details},
+        sealed=sealed or {},
     )

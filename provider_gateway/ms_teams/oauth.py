@@ -95,7 +95,8 @@ class TeamsInstaller:
             tenant=tenant,
             value=tenant_id,
             actor=principal.actor,
-            details={"ms_teams_tenant_id": tenant_id},
+            details={},
+            sealed={"ms_teams_tenant_id": tenant_id},  # a directory id: encrypted, as stored
         )
         log.info(
             "teams consent completed", extra={"tenant": tenant.describe(), "channel_id": channel.id}

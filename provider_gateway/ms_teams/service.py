@@ -128,7 +128,8 @@ class TeamsService:
             tenant=tenant,
             still_current=lambda stored: stored == tenant_id,  # a re-consent meanwhile stays
             actor=principal.actor,
-            details={"ms_teams_tenant_id": tenant_id},
+            details={},
+            sealed={"ms_teams_tenant_id": tenant_id},  # a directory id: encrypted, as stored
         )
         await self._tokens.forget(channel, tenant_id)
         log.info(

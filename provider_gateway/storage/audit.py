@@ -1,7 +1,13 @@
-"""The audit log: who did what to which recipient or channel, and when; never a secret."""
+"""The audit log: who did what to which recipient or channel, and when; never a secret.
+
+Details that identify a customer's directory (an Entra tenant id) are `sealed`: encrypted with
+the key ring in their own column, as the channel data that holds them is, and shown only to
+secret-key readers of the log.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from provider_gateway.crypto import KeyRing, UndecryptableError
 from provider_gateway.storage.clock import as_utc, utcnow
 from provider_gateway.storage.schema import audit_events
 
@@ -22,6 +29,11 @@ class AuditEntry:
     channel_id: str | None = None
     target: str | None = None  # e.g. "objects/$tenants/acme"
     details: Mapping[str, Any] = field(default_factory=dict)
+    sealed: Mapping[str, Any] = field(default_factory=dict)  # stored encrypted
+
+    def revealed(self) -> dict[str, Any]:
+        """Every detail, sealed ones included, for a reader who may see them."""
+        return {**self.details, **self.sealed}
 
 
 @dataclass(frozen=True)
@@ -31,8 +43,19 @@ class AuditEvent:
     entry: AuditEntry
 
 
-async def record(connection: AsyncConnection, entry: AuditEntry) -> None:
-    """Write `entry` inside the caller's transaction, so it lands with the change it describes."""
+async def record(
+    connection: AsyncConnection, entry: AuditEntry, key_ring: KeyRing | None = None
+) -> None:
+    """Write `entry` inside the caller's transaction, so it lands with the change it describes.
+
+    An entry with sealed details needs the key ring."""
+    if entry.sealed and key_ring is None:
+        raise ValueError("sealed audit details need the key ring")
+    sealed = (
+        key_ring.encrypt(json.dumps(dict(entry.sealed)).encode())
+        if entry.sealed and key_ring
+        else None
+    )
     await connection.execute(
         audit_events.insert().values(
             occurred_at=utcnow(),
@@ -42,6 +65,7 @@ async def record(connection: AsyncConnection, entry: AuditEntry) -> None:
             channel_id=entry.channel_id,
             target=entry.target,
             details=dict(entry.details),
+            sealed_details=sealed,
         )
     )
 
@@ -59,13 +83,14 @@ class AuditQuery:
 
 
 class AuditLog:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
         self._engine = engine
+        self._key_ring = key_ring
 
     async def append(self, entry: AuditEntry) -> None:
         """Record an event that is not part of a data change (e.g. an upstream revocation)."""
         async with self._engine.begin() as connection:
-            await record(connection, entry)
+            await record(connection, entry, self._key_ring)
 
     async def recent(self, limit: int = 100, environment_id: str | None = None) -> list[AuditEvent]:
         return await self.search(AuditQuery(environment_id=environment_id, limit=limit))
@@ -99,7 +124,17 @@ class AuditLog:
                     channel_id=row["channel_id"],
                     target=row["target"],
                     details=row["details"],
+                    sealed=self._unseal(row["sealed_details"]),
                 ),
             )
             for row in rows
         ]
+
+    def _unseal(self, sealed: str | None) -> dict[str, Any]:
+        if not sealed:
+            return {}
+        try:
+            details: dict[str, Any] = json.loads(self._key_ring.decrypt(sealed))
+        except UndecryptableError:
+            return {"sealed": "undecryptable with the current keys"}
+        return details

@@ -94,7 +94,7 @@ class ChannelDataStore:
                     continue
                 entry = audit(current, new) if audit else None
                 if entry is not None:
-                    await record(connection, entry)
+                    await record(connection, entry, self._key_ring)
             if new != current:
                 for listener in self._listeners:
                     await listener(environment_id, channel_id, recipient)

@@ -9,13 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from provider_gateway.crypto import KeyRing
 from provider_gateway.storage.audit import AuditEntry, record
-from provider_gateway.storage.schema import channel_data, channels
+from provider_gateway.storage.schema import audit_events, channel_data, channels
 
 # (table, primary key, encrypted column): every ciphertext the gateway stores.
 ENCRYPTED_COLUMNS: tuple[tuple[Table, Column[object], Column[str]], ...] = (
     (channels, channels.c.id, channels.c.client_secret_encrypted),
     (channels, channels.c.id, channels.c.signing_secret_encrypted),
     (channel_data, channel_data.c.id, channel_data.c.payload_encrypted),
+    (audit_events, audit_events.c.id, audit_events.c.sealed_details),
 )
 _BATCH = 200
 

@@ -103,5 +103,6 @@ audit_events = Table(
     Column("channel_id", String(36), nullable=True),
     Column("target", String(600), nullable=True),
     Column("details", JSON, nullable=False),
+    Column("sealed_details", Text, nullable=True),  # encrypted JSON (0003)
     Index("ix_audit_events_environment_occurred", "environment_id", "occurred_at"),
 )
