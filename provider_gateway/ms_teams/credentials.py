@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
 TOKEN_LEEWAY_SECONDS = 300
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# TokenRefused reasons of a code redemption that Entra answered, with no usable id token.
+ID_TOKEN_REFUSALS = frozenset({"nonce_mismatch", "no_id_token"})
 
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)

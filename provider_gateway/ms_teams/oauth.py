@@ -30,7 +30,12 @@ from provider_gateway.install import (
     verify_requester,
 )
 from provider_gateway.models import Recipient
-from provider_gateway.ms_teams.credentials import GraphTokens, SigninCode, TokenRefused
+from provider_gateway.ms_teams.credentials import (
+    ID_TOKEN_REFUSALS,
+    GraphTokens,
+    SigninCode,
+    TokenRefused,
+)
 from provider_gateway.ms_teams.models import TeamsState, tenant_guid
 from provider_gateway.ms_teams.signin import (
     CALLBACK_PATH,
@@ -173,7 +178,8 @@ class TeamsInstaller:
             claims = await self._tokens.redeem_signin(requester.channel, pending.tenant_id, signin)
         except TokenRefused as refusal:
             log.warning("teams sign-in code refused", extra={"entra_error": refusal.reason})
-            raise InstallFailed("signin_failed") from None
+            bad_token = refusal.reason in ID_TOKEN_REFUSALS
+            raise InstallFailed("invalid_id_token" if bad_token else "signin_failed") from None
         except GatewayError:
             raise InstallFailed("provider_unavailable") from None
         check_id_token(claims, pending=pending, client_id=requester.channel.client_id)
