@@ -240,7 +240,10 @@ def _banner(public_url: str, keys: DemoKeys, urls: SimulatorUrls, directory: Pat
         ("Slack channel id", keys.slack_channel_id),
         ("Teams channel id", keys.teams_channel_id),
         ("Slack simulator", urls.slack),
-        ("Microsoft sim", f"{urls.consent} (consent screen), {urls.microsoft_api} (Entra, Graph)"),
+        (
+            "Microsoft sim",
+            f"{urls.consent} (consent, sign-in), {urls.microsoft_api} (Entra, Graph)",
+        ),
         ("data", f"{directory} (SQLite, keys, the simulators' CA)"),
     ]
     table = "\n".join(f"  {name:<17} {value}" for name, value in rows)
