@@ -9,12 +9,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
+from provider_gateway.app import create_app
+from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
 from tests.ms_teams.support import CALLBACK, Popup
 from tests.ms_teams.test_oauth import _tenant_data, teamskit_state
-from tests.support import World, posted_message
+from tests.support import World, posted_message, seed_world, serve
 
 OTHER_DIRECTORY = "33333333-0000-4000-8000-000000000000"
 
@@ -99,10 +101,6 @@ async def test_the_sign_in_code_is_redeemed_with_its_redirect_uri_nonce_and_veri
 async def test_a_public_url_is_the_redirect_uri_of_the_sign_in(
     make_settings: Any, fake_microsoft: FakeMicrosoft, ca_bundle: Any, aiohttp_client: Any
 ) -> None:
-    from provider_gateway.app import create_app
-    from provider_gateway.web.appkeys import GATEWAY
-    from tests.support import seed_world, serve
-
     settings = make_settings(
         MS_LOGIN_URL=fake_microsoft.login_url,
         MS_GRAPH_URL=fake_microsoft.graph_url,
