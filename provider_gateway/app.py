@@ -18,10 +18,11 @@ from provider_gateway.gateway import open_gateway
 from provider_gateway.http_client import create_session
 from provider_gateway.ms_teams.client import GraphClient
 from provider_gateway.ms_teams.credentials import GraphTokens
-from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.oauth import SigninUrls, TeamsInstaller
 from provider_gateway.ms_teams.routes import TEAMS, TEAMS_INSTALLER
 from provider_gateway.ms_teams.routes import routes as teams_routes
 from provider_gateway.ms_teams.service import TeamsService
+from provider_gateway.ms_teams.signin import PendingSignins
 from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.listings import ListingCache
@@ -134,7 +135,14 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     )
     graph = GraphClient(session, settings.ms_graph_url, observe=observe)
     app[TEAMS] = TeamsService(gateway, graph_tokens, graph, listings)
-    app[TEAMS_INSTALLER] = TeamsInstaller(gateway, graph_tokens, states, origins)
+    app[TEAMS_INSTALLER] = TeamsInstaller(
+        gateway,
+        graph_tokens,
+        states,
+        PendingSignins(state, gateway.key_ring),
+        origins,
+        SigninUrls(settings.public_url, settings.ms_browser_login_url or settings.ms_login_url),
+    )
     yield
     graph_tokens.close()
     msal_threads.shutdown(wait=False, cancel_futures=True)

@@ -73,6 +73,11 @@ class Settings:
     channels_file: Path | None
     auto_migrate: bool
     max_body_bytes: int = field(default=256 * 1024)
+    # The Entra login host as browsers reach it, for the Teams sign-in hop; None: MS_LOGIN_URL.
+    # Deliberately not an environment variable: in every real cloud the browser and msal use
+    # the same host, and a second one would only be a way to send admins to the wrong page.
+    # Only the demo sets it, because a visitor's browser does not trust the demo's own CA.
+    ms_browser_login_url: str | None = None
 
     @property
     def is_sqlite(self) -> bool:

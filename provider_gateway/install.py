@@ -6,7 +6,6 @@ component built: its public key and its user token, which must grant the tenant.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from provider_gateway.errors import GatewayError, InvalidUserToken
 from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind
 from provider_gateway.models import Channel, Provider, Recipient
+from provider_gateway.state_claims import owner_digest, state_key, state_material
 
 log = logging.getLogger(__name__)
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
@@ -219,9 +219,18 @@ async def admit(
 
 
 async def claim_state(
-    states: OneTimeKeys, provider: Provider, raw_state: str, *, owner: str | None = None
+    states: OneTimeKeys,
+    provider: Provider,
+    state: ComponentState,
+    *,
+    nonce: str | None = None,
+    owner: str | None = None,
 ) -> None:
-    """A state is used once; with an `owner`, it may be used again by that owner only."""
-    key = f"oauth-state:{provider}:" + hashlib.sha256(raw_state.encode()).hexdigest()
-    if not await states.claim(key, STATE_TTL_SECONDS, owner=owner):
+    """A state is used once, however its text is re-encoded; with an `owner`, it may be used
+    again by that owner only."""
+    assert state.channel_id is not None  # admit() checked both
+    assert state.tenant is not None
+    material = state_material(provider, state.channel_id, state.tenant, nonce, state.user_token)
+    digest = owner_digest(material, owner) if owner is not None else None
+    if not await states.claim(state_key(provider, material), STATE_TTL_SECONDS, owner=digest):
         raise InstallFailed("state_already_used")

@@ -1,7 +1,8 @@
 """`provider-gateway demo` as a newcomer runs it: a subprocess, driven over HTTP like a browser.
 
-Both install flows go through the bundled simulators' consent screens and the gateway's real
-callbacks; the page's config is read from `/` as the page's script reads it.
+Both install flows go through the bundled simulators' consent screens (and, for Teams, the
+admin's sign-in) and the gateway's real callbacks; the page's config is read from `/` as the
+page's script reads it.
 """
 
 from __future__ import annotations
@@ -217,7 +218,20 @@ async def test_teams_consent_pick_two_channels_and_disconnect(demo: Demo) -> Non
     async with aiohttp.ClientSession() as session:
         location = await _consent(session, str(consent_url), "allow")
         assert "admin_consent=True" in location
-        assert await _callback(session, location) == {"type": "authComplete"}
+        # The gateway stores nothing yet: it sends the popup to the admin's sign-in, on the
+        # simulator's browser-facing site, which comes straight back with a code.
+        async with session.get(location, allow_redirects=False) as consented:
+            assert consented.status == 302, await consented.text()
+            sign_in = aiohttp.client.URL(consented.headers["Location"])
+        simulator = aiohttp.client.URL(demo.config["teams"]["consent_url"]).origin()
+        assert sign_in.origin() == simulator
+        assert sign_in.path.endswith("/oauth2/v2.0/authorize")
+        assert sign_in.query["redirect_uri"] == demo.config["teams"]["redirect_uri"]
+        async with session.get(sign_in, allow_redirects=False) as signed_in:
+            assert signed_in.status == 302, await signed_in.text()
+            back = signed_in.headers["Location"]
+        assert back.startswith(f"{demo.config['teams']['redirect_uri']}?code=")
+        assert await _callback(session, back) == {"type": "authComplete"}
 
         async with session.get(f"{teams}/auth_check", params=TEAMS_TENANT, headers=headers) as r:
             assert (await _json(r))["connection"]["ok"] is True

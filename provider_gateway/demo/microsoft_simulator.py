@@ -1,8 +1,10 @@
-"""A simulated Microsoft: the admin-consent screen, Entra's token endpoint and Graph's teams.
+"""A simulated Microsoft: the admin-consent screen, the admin's sign-in, Entra's token
+endpoint and Graph's teams.
 
-Two apps: `consent_app` is what a browser opens (plain HTTP, so no certificate warning), and
+Two apps: `consent_app` is what a browser opens (plain HTTP, so no certificate warning): the
+consent screen and the OpenID Connect sign-in, where the demo's admin is always signed in;
 `api_app` plays login.microsoftonline.com and graph.microsoft.com over TLS for msal and the
-gateway. Tokens are only issued for a tenant after its admin consented, as Entra does.
+gateway. App tokens are only issued for a tenant after its admin consented, as Entra does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 from yarl import URL
 
 from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen, refusal_screen
+from provider_gateway.demo.entra_signin import EntraSignin, SigninRefusal, authorize_problem
 
 PROVIDER = "Microsoft simulator, provider-gateway demo"
 TENANT_ID = "7d3c1e58-5a4f-4c1b-9a53-0d1e2f3a4b5c"
@@ -39,11 +42,13 @@ class MicrosoftSimulator:
     api_url: str = ""  # https://127.0.0.1:<port>, known once the TLS site is bound
     _consented: set[str] = field(default_factory=set)  # tenants
     _tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry
+    _signin: EntraSignin = field(default_factory=EntraSignin)
 
     def consent_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/organizations/adminconsent", self._consent_screen)
         app.router.add_post("/organizations/adminconsent", self._decide)
+        app.router.add_get("/{tenant}/oauth2/v2.0/authorize", self._sign_in)
         return app
 
     def api_app(self) -> web.Application:
@@ -82,6 +87,29 @@ class MicrosoftSimulator:
             query |= ENTRA_DECLINED
         raise web.HTTPFound(str(URL(self.redirect_url).with_query(query)))
 
+    async def _sign_in(self, request: web.Request) -> web.Response:
+        """The demo's admin (of TENANT_NAME) is signed in: a code at once, as Entra does for a
+        browser with one session; another directory would need another account."""
+        query = dict(request.query)
+        if query.get("client_id") != self.client_id:
+            return refusal_screen(provider=PROVIDER, error="AADSTS700016: Application not found")
+        if query.get("redirect_uri") != self.redirect_url:
+            return refusal_screen(provider=PROVIDER, error="AADSTS50011: Redirect URI mismatch")
+        tenant = request.match_info["tenant"]
+        if tenant != TENANT_ID:
+            return refusal_screen(
+                provider=PROVIDER,
+                error=f"AADSTS50020: The signed-in account does not exist in tenant {tenant}.",
+            )
+        problem = authorize_problem(query)
+        outcome = (
+            {"error": problem}
+            if problem
+            else {"code": self._signin.issue_code(query, tenant=tenant, tid=TENANT_ID)}
+        )
+        outcome["state"] = query.get("state", "")
+        raise web.HTTPFound(str(URL(self.redirect_url).with_query(outcome)))
+
     # ---- Entra ---------------------------------------------------------------------------------
     async def _discovery(self, request: web.Request) -> web.Response:
         base = f"{self.api_url}/{request.match_info['tenant']}"
@@ -100,6 +128,16 @@ class MicrosoftSimulator:
             self.client_secret
         ):
             return _entra_error("invalid_client", "AADSTS7000215: Invalid client secret.", 401)
+        if form.get("grant_type") == "authorization_code":
+            reply = self._signin.redeem(
+                {k: str(v) for k, v in form.items()},
+                tenant=request.match_info["tenant"],
+                issuer_base=self.api_url,
+            )
+            if isinstance(reply, SigninRefusal):
+                description = f"AADSTS{reply.code}: {reply.description}"
+                return _entra_error(reply.error, description, reply.status)
+            return web.json_response(reply)
         if request.match_info["tenant"] not in self._consented:
             return _entra_error(
                 "invalid_client",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import signal
@@ -125,8 +126,12 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
 def _settings(
     directory: Path, public_url: str, ca_bundle: Path, urls: SimulatorUrls, log_level: str
 ) -> Settings:
-    """The demo's own configuration, validated like any other: nothing from the environment."""
-    return load_settings(
+    """The demo's own configuration, validated like any other: nothing from the environment.
+
+    The admin's sign-in page is the simulator's plain-HTTP site, which a visitor's browser
+    opens without a certificate warning; msal still talks to its TLS site (MS_LOGIN_URL).
+    """
+    settings = load_settings(
         {
             "GATEWAY_DATA_DIR": str(directory),
             "GATEWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
@@ -140,6 +145,7 @@ def _settings(
             "GATEWAY_LOG_FORMAT": "text",
         }
     )
+    return dataclasses.replace(settings, ms_browser_login_url=urls.consent)
 
 
 def _page_config(
@@ -234,7 +240,10 @@ def _banner(public_url: str, keys: DemoKeys, urls: SimulatorUrls, directory: Pat
         ("Slack channel id", keys.slack_channel_id),
         ("Teams channel id", keys.teams_channel_id),
         ("Slack simulator", urls.slack),
-        ("Microsoft sim", f"{urls.consent} (consent screen), {urls.microsoft_api} (Entra, Graph)"),
+        (
+            "Microsoft sim",
+            f"{urls.consent} (consent, sign-in), {urls.microsoft_api} (Entra, Graph)",
+        ),
         ("data", f"{directory} (SQLite, keys, the simulators' CA)"),
     ]
     table = "\n".join(f"  {name:<17} {value}" for name, value in rows)

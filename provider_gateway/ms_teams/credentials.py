@@ -1,4 +1,5 @@
-"""App-only Graph tokens from msal, fetched off the event loop, once per (channel, tenant).
+"""App-only Graph tokens from msal, fetched off the event loop, once per (channel, tenant);
+and the redemption of the admin's sign-in code that proves who consented.
 
 msal is synchronous (requests underneath): every call runs in a small dedicated thread pool.
 One ConfidentialClientApplication per (channel, tenant, secret): msal warns that
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 # Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
 TOKEN_LEEWAY_SECONDS = 300
 _AADSTS = re.compile(r"AADSTS(\d+)")
+# TokenRefused reasons of a code redemption that Entra answered, with no usable id token.
+ID_TOKEN_REFUSALS = frozenset({"nonce_mismatch", "no_id_token"})
 
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
@@ -86,6 +89,25 @@ class TokenRefused(Exception):
 class _Token:
     access_token: str
     expires_at: float
+
+
+@dataclass(frozen=True)
+class SigninCode:
+    """An authorization code from the admin's sign-in, and what it was requested with."""
+
+    code: str
+    redirect_uri: str
+    nonce: str
+    code_verifier: str
+
+
+class _AppTokensOnly(msal.TokenCache):  # type: ignore[misc]
+    """msal's cache, keeping app (client-credentials) tokens only: the admin's sign-in is a
+    proof, read once; its id and access tokens are never kept."""
+
+    def add(self, event: dict[str, Any], now: float | None = None) -> None:
+        if event.get("grant_type") == "client_credentials":
+            super().add(event, now=now)
 
 
 class _ContextAdapter(HTTPAdapter):
@@ -147,12 +169,24 @@ class GraphTokens:
         async with self._locks.hold(f"graph-token:{key}"):
             token = self._fresh(await self._from_shared(key))  # fetched while we waited?
             if token is None:
-                reply = await self._in_thread(self._acquire, channel, tenant_id, key)
+                reply = await self._in_thread(
+                    "client_credentials token", self._acquire, channel, tenant_id, key
+                )
                 expires_at = self._clock() + int(reply.get("expires_in", 3599))
                 token = _Token(reply["access_token"], expires_at)
                 await self._to_shared(key, token)
             self._tokens[key] = token
             return token.access_token
+
+    async def redeem_signin(
+        self, channel: Channel, tenant_id: str, signin: SigninCode
+    ) -> dict[str, Any]:
+        """The id token claims of the admin's sign-in at `tenant_id` (msal checks the nonce);
+        TokenRefused when Entra refuses the code."""
+        key = _cache_key(channel, tenant_id)
+        return await self._in_thread(
+            "authorization_code token", self._redeem, channel, tenant_id, key, signin
+        )
 
     async def forget(self, channel: Channel, tenant_id: str) -> None:
         key = _cache_key(channel, tenant_id)
@@ -186,7 +220,7 @@ class GraphTokens:
         self._http.close()
 
     async def _in_thread(
-        self, function: Callable[..., dict[str, Any]], *args: Any
+        self, operation: str, function: Callable[..., dict[str, Any]], *args: Any
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
@@ -204,12 +238,12 @@ class GraphTokens:
             log.warning("entra token request failed: %s", type(exc).__name__)
             raise UpstreamError("Microsoft Entra could not be reached") from None
         finally:
-            self._observe(
-                "entra", "client_credentials token", status, time.perf_counter() - started
-            )
+            self._observe("entra", operation, status, time.perf_counter() - started)
 
-    def _acquire(self, channel: Channel, tenant_id: str, key: str) -> dict[str, Any]:
-        """Runs in the msal thread pool."""
+    def _app(
+        self, channel: Channel, tenant_id: str, key: str
+    ) -> msal.ConfidentialClientApplication:
+        """Runs in the msal thread pool: msal discovers the tenant's endpoints on creation."""
         app = self._apps.get(key)
         if app is None:
             try:
@@ -221,15 +255,42 @@ class GraphTokens:
                     http_client=self._http,
                     timeout=self._timeout,
                     instance_discovery=False,  # the authority is the operator's MS_LOGIN_URL
+                    token_cache=_AppTokensOnly(),
+                    exclude_scopes=["offline_access"],  # no refresh token for the sign-in
                 )
             except ValueError:
                 # msal's tenant discovery got a 4xx: no such tenant at this authority.
                 raise TokenRefused("invalid_tenant") from None
             self._apps[key] = app
+        return app
+
+    def _acquire(self, channel: Channel, tenant_id: str, key: str) -> dict[str, Any]:
+        """Runs in the msal thread pool."""
+        app = self._app(channel, tenant_id, key)
         reply: dict[str, Any] = app.acquire_token_for_client(scopes=[self._scope])
         if "access_token" not in reply:
             raise TokenRefused(_reason(reply))
         return reply
+
+    def _redeem(
+        self, channel: Channel, tenant_id: str, key: str, signin: SigninCode
+    ) -> dict[str, Any]:
+        """Runs in the msal thread pool. The scope is msal's reserved OpenID ones only."""
+        app = self._app(channel, tenant_id, key)
+        try:
+            reply: dict[str, Any] = app.acquire_token_by_authorization_code(
+                signin.code,
+                scopes=[],
+                redirect_uri=signin.redirect_uri,
+                nonce=signin.nonce,
+                data={"code_verifier": signin.code_verifier},  # PKCE (RFC 7636)
+            )
+        except ValueError:
+            raise TokenRefused("nonce_mismatch") from None  # msal compared the id token's
+        claims = reply.get("id_token_claims")
+        if not isinstance(claims, dict):
+            raise TokenRefused(_reason(reply) if "error" in reply else "no_id_token")
+        return claims
 
 
 def _shared_key(key: str) -> str:

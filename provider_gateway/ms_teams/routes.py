@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from provider_gateway.ms_teams.models import required_team_id
-from provider_gateway.ms_teams.oauth import TeamsInstaller
+from provider_gateway.ms_teams.oauth import SigninRedirect, TeamsInstaller
 from provider_gateway.ms_teams.service import TeamsService
 from provider_gateway.web import wire
 from provider_gateway.web.appkeys import METRICS, PRINCIPAL
@@ -69,7 +69,18 @@ async def revoke_access(request: web.Request) -> web.Response:
 
 @routes.get("/providers/ms-teams/authenticate")
 async def authenticate(request: web.Request) -> web.Response:
+    """Both hops: Entra's consent redirect (-> 302 to the sign-in) and the sign-in's."""
     installer = request.app[TEAMS_INSTALLER]
-    outcome = await installer.handle_callback(request.query)
+    outcome = await installer.handle_callback(request.query, str(request.url.with_query(None)))
+    if isinstance(outcome, SigninRedirect):
+        # The Location carries our state and nonce: not for caches, nor for Referer headers.
+        return web.Response(
+            status=302,
+            headers={
+                "Location": outcome.location,
+                "Cache-Control": "no-store",
+                "Referrer-Policy": "no-referrer",
+            },
+        )
     request.app[METRICS].installs.labels("ms-teams", outcome.reason or "installed").inc()
     return outcome_response(outcome, installer.allowed_origins, "Microsoft Teams")

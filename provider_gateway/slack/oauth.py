@@ -47,18 +47,15 @@ class SlackInstaller:
         self._clock = clock
 
     async def handle_callback(self, params: Mapping[str, str]) -> InstallOutcome:
-        raw_state = params.get("state")
-        state = SlackState.parse(raw_state)
+        state = SlackState.parse(params.get("state"))
         return await attempt(
-            self._install(params, raw_state, state),
+            self._install(params, state),
             provider="slack",
             nonce=state.nonce if state else None,
             redirect_url=state.redirect_url if state else None,
         )
 
-    async def _install(
-        self, params: Mapping[str, str], raw_state: str | None, state: SlackState | None
-    ) -> None:
+    async def _install(self, params: Mapping[str, str], state: SlackState | None) -> None:
         requester, tenant = await admit(
             self._gateway,
             params,
@@ -71,8 +68,8 @@ class SlackInstaller:
         code = params.get("code")
         if not code:
             raise InstallFailed("missing_code")
-        assert raw_state is not None  # admit() found a state in it
-        await claim_state(self._states, "slack", raw_state)
+        assert state is not None  # admit() found a state in it
+        await claim_state(self._states, "slack", state, nonce=state.nonce)
         reply = await self._exchange(channel, code)
         if channel.app_id and reply.get("app_id") and reply["app_id"] != channel.app_id:
             raise InstallFailed("app_mismatch")

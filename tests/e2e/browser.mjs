@@ -24,10 +24,14 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 // its form's POST) are answered with what the fakes answer on loopback; the fakes' redirects
 // then take the popup to the gateway's callback, as the real pages would. Anything else that
 // is not loopback is aborted and reported (and resolves nowhere: see CHROMIUM_ARGS).
+// After the consent, the gateway redirects the popup on to Entra's sign-in at MS_LOGIN_URL:
+// routing never sees a redirect, so the browser goes there itself, to the fake Entra over TLS,
+// whose certificate (and no other) Chromium is told to accept (launch flags); the fake signs
+// the admin in and redirects back to the gateway with a code.
 const blocked = [];
 const offMachine = []; // every request seen, redirects included (routing sees no redirects)
 const PROVIDER_HOSTS = new Set(["slack.com", "login.microsoftonline.com"]);
-const routed = { slack: [], microsoft: [] };
+const routed = { slack: [], microsoft: [], signin: [] };
 const gatewayCalls = [];
 const pageErrors = [];
 let severOpener = false; // set for the polling-fallback steps
@@ -413,6 +417,12 @@ async function teamsFlow(page) {
     const messages = (await authMessages(page)).slice(before);
     assert.deepEqual(messages, [{ origin: gateway.origin, data: { type: "authComplete" } }]);
     assert.equal((await authCompletions(page, "ms-teams")).at(-1).result, "authComplete");
+    // On the way, the gateway had the admin sign in at the directory that consented.
+    const signin = routed.signin.at(-1);
+    assert.equal(signin.pathname, `/${config.teams.directory}/oauth2/v2.0/authorize`);
+    assert.equal(signin.searchParams.get("client_id"), config.teams.clientId);
+    assert.equal(signin.searchParams.get("redirect_uri"), redirectUri);
+    assert.equal(signin.searchParams.get("scope"), "openid");
     await checkpoint("teams-connected");
     await screenshot(page, "teams-connected");
   });
@@ -472,7 +482,9 @@ function unexpectedGatewayCalls() {
 
 // ---- main --------------------------------------------------------------------------------
 const started = performance.now();
-const browser = await launch();
+const browser = await launch([
+  `--ignore-certificate-errors-spki-list=${config.fakes.microsoftLoginSpki}`,
+]);
 let failed = false;
 try {
   const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
@@ -480,6 +492,7 @@ try {
   await context.route("**/*", route);
   context.on("request", (request) => {
     const url = new URL(request.url());
+    if (url.origin === config.fakes.microsoftLogin) routed.signin.push(url);
     const remote = !LOOPBACK.has(url.hostname) && !PROVIDER_HOSTS.has(url.hostname);
     if (url.protocol.startsWith("http") && remote) offMachine.push(url.href);
   });
@@ -501,8 +514,14 @@ try {
   assert.deepEqual(offMachine, [], "requests (or redirects) to other hosts");
   assert.equal(routed.slack.length, 3, "Slack's authorize page was opened three times");
   assert.equal(routed.microsoft.length, 3, "Microsoft's consent page was opened three times");
+  assert.equal(routed.signin.length, 2, "and its sign-in twice: after each Accept");
   assert.deepEqual(callbackStatuses("slack"), [400, 200, 200], "Cancel, Allow, Allow");
-  assert.deepEqual(callbackStatuses("ms-teams"), [400, 200, 200], "Cancel, Accept, Accept");
+  // Teams: each Accept reaches the callback twice: 302 on to the sign-in, then 200.
+  assert.deepEqual(
+    callbackStatuses("ms-teams"),
+    [400, 302, 200, 302, 200],
+    "Cancel, Accept (consent, sign-in), Accept (consent, sign-in)",
+  );
   assert.deepEqual(unexpectedGatewayCalls(), [], "unexpected gateway error statuses");
   assert.deepEqual(pageErrors, [], "uncaught errors in the pages");
   await context.close();

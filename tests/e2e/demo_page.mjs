@@ -33,8 +33,11 @@ async function connect(panel, button, allowLabel) {
   const [popup] = await Promise.all([page.waitForEvent("popup"), panel.getByRole("button", { name: button }).click()]);
   await popup.getByRole("button", { name: allowLabel }).waitFor();
   await popup.screenshot({ path: path.join(outputDir, `${String(++shot).padStart(2, "0")}-consent.png`) });
+  // The page closes the popup on authComplete, possibly before click() returns: wait from
+  // before the click, or the close can be missed.
+  const closed = popup.waitForEvent("close");
   await popup.getByRole("button", { name: allowLabel }).click();
-  await popup.waitForEvent("close"); // the page closes it on authComplete
+  await closed;
 }
 
 async function stored() {

@@ -3,7 +3,8 @@
 - the fake Slack (Web API + authorize page) over HTTP;
 - the fake Entra login and Graph over TLS (msal insists on https; the gateway trusts a
   trustme CA through GATEWAY_CA_BUNDLE), and its admin-consent page over plain HTTP for the
-  browser, which does not trust that CA;
+  browser, which does not trust that CA; the sign-in page the gateway sends the popup to is
+  the TLS one at MS_LOGIN_URL, whose certificate alone Chromium is told to accept;
 - the gateway, exactly as `provider-gateway serve` runs it (SQLite, Knock's rate limits on),
   with GATEWAY_PUBLIC_URL = its own origin and GATEWAY_ALLOWED_ORIGINS = the app's origin;
 - the app: the Vite build of tests/e2e/app plus the /config.json its "backend" hands out
@@ -13,6 +14,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import ssl
 import tempfile
@@ -25,7 +28,9 @@ from typing import Any
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography import x509
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
 
 from provider_gateway.app import RUNNER_OPTIONS, create_app
 from provider_gateway.config import load_settings
@@ -58,6 +63,7 @@ class Stack:
     slack_url: str
     consent_url: str
     user_token: str
+    tls_spki: str  # the fakes' TLS certificate, as Chromium pins it
 
     @property
     def tenant(self) -> Recipient:
@@ -101,6 +107,15 @@ class Stack:
             for channel in self.microsoft.channels[team_id]
             if channel["membershipType"] == "standard" and not channel["isArchived"]
         ]
+
+
+def _spki_pin(certificate_pem: bytes) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)): what --ignore-certificate-errors-spki-list takes."""
+    public_key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def _user_token(world: World) -> str:
@@ -155,7 +170,8 @@ async def running_stack(tmp_path: Path) -> AsyncIterator[Stack]:
         ca_bundle = tmp_path / "ca.pem"
         authority.cert_pem.write_to_path(str(ca_bundle))
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        authority.issue_cert("127.0.0.1", "localhost").configure_cert(tls)
+        leaf = authority.issue_cert("127.0.0.1", "localhost")
+        leaf.configure_cert(tls)
 
         slack = FakeSlack()
         slack_server = await _start(exits, slack.app)
@@ -213,6 +229,7 @@ async def running_stack(tmp_path: Path) -> AsyncIterator[Stack]:
             slack_url=_origin(slack_server),
             consent_url=_origin(consent),
             user_token=_user_token(world),
+            tls_spki=_spki_pin(leaf.cert_chain_pems[0].bytes()),
         )
         await _start(exits, _app_server(stack.page_config()), port=app_port)
         yield stack
@@ -226,7 +243,13 @@ def write_config(stack: Stack, path: Path, **extra: Any) -> Path:
     config = {
         **page,
         "appUrl": stack.app_url,
-        "fakes": {"slack": stack.slack_url, "microsoftConsent": stack.consent_url},
+        "fakes": {
+            "slack": stack.slack_url,
+            "microsoftConsent": stack.consent_url,
+            # MS_LOGIN_URL: the gateway sends the popup to its sign-in page, over TLS.
+            "microsoftLogin": stack.microsoft.login_url,
+            "microsoftLoginSpki": stack.tls_spki,
+        },
         "slack": {
             **page["slack"],
             "channelNames": stack.slack_channel_names(),

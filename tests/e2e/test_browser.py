@@ -100,6 +100,7 @@ class StorageChecks:
         assert microsoft.consent_requests[-1]["client_id"] == self.stack.world.teams.client_id
         assert microsoft.consented == set()
         assert microsoft.token_requests == []
+        assert microsoft.signin_requests == []  # the gateway sent no one on to sign in
         stored = await self.stack.stored(self.stack.world.teams, self.stack.tenant)
         assert "ms_teams_tenant_id" not in (stored or {}), stored
 
@@ -114,8 +115,17 @@ class StorageChecks:
             "ms_teams_tenant_id": microsoft.consent_tenant,
             "connections": [],
         }
-        # Consent was proven with an app token for that directory before it was stored.
-        assert microsoft.token_requests[0]["tenant"] == microsoft.consent_tenant
+        # The admin signed in at that directory (the popup's second hop), the gateway
+        # redeemed the code there, and proved consent with an app token before storing.
+        sign_in = microsoft.signin_requests[-1]
+        assert sign_in["tenant"] == microsoft.consent_tenant
+        assert sign_in["client_id"] == self.stack.world.teams.client_id
+        assert sign_in["redirect_uri"] == consent["redirect_uri"]
+        assert (sign_in["response_type"], sign_in["scope"]) == ("code", "openid")
+        assert [(r["tenant"], r["grant_type"]) for r in microsoft.token_requests] == [
+            (microsoft.consent_tenant, "authorization_code"),
+            (microsoft.consent_tenant, "client_credentials"),
+        ]
 
     async def teams_picked(self, picked: list[str]) -> None:
         team = self.stack.teams_teams()[0]

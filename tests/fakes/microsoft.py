@@ -2,12 +2,15 @@
 
 msal insists on https, so tests serve both with a trustme CA and point GATEWAY_CA_BUNDLE at
 it. The login fake answers the OIDC discovery document msal fetches first and the v2.0
-token endpoint (client credentials), refusing unconsented tenants the way Entra does. The
-Graph fake accepts only tokens the login fake issued for that tenant.
+token endpoint (client credentials, refusing unconsented tenants the way Entra does; and the
+authorization-code grant of the OpenID Connect sign-in, for an id token). The Graph fake
+accepts only tokens the login fake issued for that tenant.
 
-Browsers do not trust the test CA, so the admin-consent page that TeamsKit opens is also
-served by `consent_app`, meant for plain HTTP on loopback: a consent screen whose Accept
-button records the consent and redirects with `admin_consent=True&tenant=…`, as Entra does.
+Browsers do not trust the test CA, so the pages a browser opens are also served by
+`consent_app`, meant for plain HTTP on loopback: the admin-consent screen, whose Accept
+button records the consent and redirects with `admin_consent=True&tenant=…` as Entra does,
+and the sign-in (`/{tenant}/oauth2/v2.0/authorize`), which signs the admin in silently and
+redirects back with a one-time code, as Entra does for a browser that has just consented.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from joserfc.jws import JWSRegistry
 from yarl import URL
 
 from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen, refusal_screen
+from provider_gateway.demo.entra_signin import EntraSignin, SigninRefusal, authorize_problem
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -72,6 +76,11 @@ class FakeMicrosoft:
     redirect_uris: dict[str, set[str]] = field(default_factory=dict)  # client_id -> registered
     consent_requests: list[dict[str, str]] = field(default_factory=list)  # consent page queries
     consent_tenant: str = "11111111-2222-4333-8444-555555555555"  # the admin's directory
+    signin_requests: list[dict[str, str]] = field(default_factory=list)  # authorize queries
+    signin_error: dict[str, str] | None = None  # the sign-in answers this error instead
+    signin_tenant: str | None = None  # the signed-in user's directory (None: the path's)
+    id_token_claims: dict[str, Any] = field(default_factory=dict)  # overrides, on redemption
+    signin: EntraSignin = field(default_factory=EntraSignin)
     token_delay: float = 0.0
     token_lifetime: int = 3599
     login_url: str = ""
@@ -87,9 +96,11 @@ class FakeMicrosoft:
         )
         self.login_app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         self.login_app.router.add_get("/{tenant}/adminconsent", self._admin_consent)
+        self.login_app.router.add_get("/{tenant}/oauth2/v2.0/authorize", self._authorize)
         self.consent_app = web.Application()
         self.consent_app.router.add_get("/{tenant}/adminconsent", self._consent_page)
         self.consent_app.router.add_post("/{tenant}/adminconsent", self._consent_decision)
+        self.consent_app.router.add_get("/{tenant}/oauth2/v2.0/authorize", self._authorize)
         self.graph_app = web.Application(middlewares=[self._record_path])
         self.graph_app.router.add_get("/v1.0/teams", self._list_teams)
         self.graph_app.router.add_get("/v1.0/teams/{team_id}/channels", self._list_channels)
@@ -166,6 +177,8 @@ class FakeMicrosoft:
         if self.token_delay:
             await asyncio.sleep(self.token_delay)
         client_id = form.get("client_id", "")
+        if form.get("grant_type") == "authorization_code":
+            return self._redeem_code(request, tenant, client_id, form)
         if form.get("grant_type") != "client_credentials":
             return _entra_error("unsupported_grant_type", 70003, "Unsupported grant type")
         if "client_assertion" in form:
@@ -196,6 +209,24 @@ class FakeMicrosoft:
                 "access_token": token,
             }
         )
+
+    def _redeem_code(
+        self, request: web.Request, tenant: str, client_id: str, form: dict[str, str]
+    ) -> web.Response:
+        """The sign-in's authorization-code grant: the client authenticates as for client
+        credentials (secret or certificate assertion), then the code is redeemed once."""
+        if "client_assertion" in form:
+            refusal = self._check_assertion(request, tenant, client_id, form)
+            if refusal is not None:
+                return refusal
+        elif self.apps.get(client_id) != form.get("client_secret"):
+            return _entra_error("invalid_client", 7000215, "Invalid client secret provided.", 401)
+        reply = self.signin.redeem(
+            form, tenant=tenant, issuer_base=self.login_url, claims=self.id_token_claims
+        )
+        if isinstance(reply, SigninRefusal):
+            return _entra_error(reply.error, reply.code, reply.description, reply.status)
+        return web.json_response(reply)
 
     def _check_assertion(
         self, request: web.Request, tenant: str, client_id: str, form: dict[str, str]
@@ -278,6 +309,27 @@ class FakeMicrosoft:
         if "state" in form:
             outcome["state"] = form["state"]
         raise web.HTTPFound(str(URL(form["redirect_uri"]).update_query(outcome)))
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """The OpenID Connect sign-in: the browser's admin is signed in already, so Entra
+        answers at once with a code (or the error a test asked for)."""
+        tenant = request.match_info["tenant"]
+        query = dict(request.query)
+        self.signin_requests.append({"tenant": tenant, **query})
+        refusal = self._consent_refusal(query)  # unknown app or unregistered redirect URI
+        if refusal is not None:
+            return refusal_screen(provider="Microsoft (fake)", error=refusal)
+        problem = authorize_problem(query)
+        if problem is not None:
+            outcome = {"error": problem, "error_description": f"AADSTS90000: {problem}"}
+        elif self.signin_error is not None:
+            outcome = dict(self.signin_error)
+        else:
+            tid = self.signin_tenant or tenant
+            outcome = {"code": self.signin.issue_code(query, tenant=tenant, tid=tid)}
+        if "state" in query:
+            outcome["state"] = query["state"]
+        raise web.HTTPFound(str(URL(query["redirect_uri"]).update_query(outcome)))
 
     def _consent_refusal(self, params: dict[str, str]) -> str | None:
         client_id = params.get("client_id", "")

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from provider_gateway.config import Settings
 from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft
+from tests.ms_teams.support import Popup
 from tests.support import World, seed_world
 
 TENANT_ID = "6f8c1d2e-0000-4a6b-9c1d-2e3f4a5b6c7d"
@@ -55,6 +56,16 @@ def settings(
         GATEWAY_CA_BUNDLE=str(ca_bundle),
         GATEWAY_UPSTREAM_TIMEOUT_SECONDS="3",
     )
+
+
+@pytest.fixture
+def popup(
+    client: TestClient, fake_microsoft: FakeMicrosoft, certificate_authority: trustme.CA
+) -> Popup:
+    """A browser that trusts the fake's CA (a real one trusts Entra's)."""
+    tls = ssl.create_default_context()
+    certificate_authority.configure_trust(tls)
+    return Popup(client, fake_microsoft, tls)
 
 
 @pytest.fixture

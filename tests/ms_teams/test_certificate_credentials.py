@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,8 +23,9 @@ from provider_gateway.ms_teams.credentials import certificate_credential
 from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import ASSERTION_TYPE, FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
-from tests.ms_teams.support import connect_tenant
-from tests.support import World
+from tests.ms_teams.support import Popup, connect_tenant
+from tests.ms_teams.test_oauth import teamskit_state
+from tests.support import World, posted_message
 
 TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
 
@@ -87,6 +89,35 @@ async def test_a_certificate_channel_gets_tokens_with_a_signed_assertion(
     request = fake_microsoft.token_requests[0]
     assert request["client_assertion_type"] == ASSERTION_TYPE
     assert "client_secret" not in request
+
+
+async def test_a_certificate_channel_proves_the_sign_in_with_a_signed_assertion(
+    client: TestClient, world: World, fake_microsoft: FakeMicrosoft, popup: Popup
+) -> None:
+    bundle, certificate = _credential_pem()
+    gateway = client.app[GATEWAY]
+    channel = await gateway.channels.add(
+        provider="ms-teams",
+        client_id="cert-app-id",
+        client_secret=Secret(bundle),
+        environment_id=world.teams.environment_id,
+        actor="test",
+    )
+    fake_microsoft.register_app("cert-app-id", "no secret: a certificate")
+    fake_microsoft.register_certificate("cert-app-id", certificate)
+    fake_microsoft.consent("cert-app-id", TENANT_ID)
+    cert_world = dataclasses.replace(world, teams=channel)
+
+    status, page = await popup.consent(
+        admin_consent="True", tenant=TENANT_ID, state=teamskit_state(cert_world)
+    )
+    assert (status, posted_message(page)) == (200, {"type": "authComplete"})
+    redemption, app_token = fake_microsoft.token_requests
+    assert redemption["grant_type"] == "authorization_code"
+    assert app_token["grant_type"] == "client_credentials"
+    for request in (redemption, app_token):
+        assert request["client_assertion_type"] == ASSERTION_TYPE
+        assert "client_secret" not in request
 
 
 def test_certificate_credential_checks_the_pair() -> None:

@@ -1,4 +1,4 @@
-"""The Entra admin-consent redirect, driven as Microsoft drives it."""
+"""The Entra admin-consent redirect and the sign-in that proves it, driven as a browser would."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
+from tests.ms_teams.support import Popup
 from tests.support import World, posted_message, tenant_uri
 
 
@@ -31,11 +32,6 @@ def teamskit_state(world: World, tenant: str = "acme", **overrides: Any) -> str:
     return json.dumps({k: v for k, v in state.items() if v is not None})
 
 
-async def _callback(client: TestClient, **params: str) -> tuple[int, str]:
-    response = await client.get("/providers/ms-teams/authenticate", params=params)
-    return response.status, await response.text()
-
-
 async def _tenant_data(client: TestClient, world: World) -> dict[str, Any] | None:
     gateway = client.app[GATEWAY]
     environment = await gateway.environments.by_name(world.environment_name)
@@ -46,7 +42,7 @@ async def _tenant_data(client: TestClient, world: World) -> dict[str, Any] | Non
 
 
 async def test_consent_stores_the_tenant_id_and_posts_auth_complete(
-    client: TestClient, world: World, fake_microsoft: FakeMicrosoft
+    client: TestClient, world: World, fake_microsoft: FakeMicrosoft, popup: Popup
 ) -> None:
     fake_microsoft.consent(world.teams.client_id, TENANT_ID)
     await client.put(
@@ -60,8 +56,8 @@ async def test_consent_stores_the_tenant_id_and_posts_auth_complete(
         },
         headers=world.secret_headers(),
     )
-    status, page = await _callback(
-        client, admin_consent="True", tenant=TENANT_ID.upper(), state=teamskit_state(world)
+    status, page = await popup.consent(
+        admin_consent="True", tenant=TENANT_ID.upper(), state=teamskit_state(world)
     )
     assert status == 200
     assert posted_message(page) == {"type": "authComplete"}
@@ -69,8 +65,12 @@ async def test_consent_stores_the_tenant_id_and_posts_auth_complete(
         "ms_teams_tenant_id": TENANT_ID,
         "connections": [{"ms_teams_team_id": "t1", "ms_teams_channel_id": "19:a@thread.tacv2"}],
     }
-    # Consent was proven with an app token for exactly that tenant before storing.
-    assert [request["tenant"] for request in fake_microsoft.token_requests] == [TENANT_ID]
+    # The admin signed in at that tenant, and the code was redeemed there; then consent was
+    # proven with an app token for exactly that tenant before storing.
+    assert [(r["tenant"], r["grant_type"]) for r in fake_microsoft.token_requests] == [
+        (TENANT_ID, "authorization_code"),
+        (TENANT_ID, "client_credentials"),
+    ]
     events = await client.app[GATEWAY].audit.recent()
     assert events[0].entry.action == "install"
     assert events[0].entry.details["provider"] == "ms-teams"
@@ -113,6 +113,7 @@ async def test_failures_store_nothing_and_post_auth_failed(
     client: TestClient,
     world: World,
     fake_microsoft: FakeMicrosoft,
+    popup: Popup,
     case: str,
     setup: dict[str, Any],
     reason: str,
@@ -131,21 +132,21 @@ async def test_failures_store_nothing_and_post_auth_failed(
         "state": setup.get("state") or teamskit_state(world, **overrides),
         **setup.get("params", {}),
     }
-    status, page = await _callback(client, **params)
+    status, page = await popup.consent(**params)
     assert status == 400
     assert posted_message(page) == {"type": "authFailed", "reason": reason}
     assert await _tenant_data(client, world) is None
 
 
 async def test_a_replayed_consent_is_refused(
-    client: TestClient, world: World, fake_microsoft: FakeMicrosoft
+    client: TestClient, world: World, fake_microsoft: FakeMicrosoft, popup: Popup
 ) -> None:
     fake_microsoft.consent(world.teams.client_id, TENANT_ID)
     state = teamskit_state(world)
-    assert (await _callback(client, admin_consent="True", tenant=TENANT_ID, state=state))[0] == 200
+    assert (await popup.consent(admin_consent="True", tenant=TENANT_ID, state=state))[0] == 200
     other = "22222222-0000-4000-8000-000000000000"
     fake_microsoft.consent(world.teams.client_id, other)
-    status, page = await _callback(client, admin_consent="True", tenant=other, state=state)
+    status, page = await popup.consent(admin_consent="True", tenant=other, state=state)
     assert status == 400
     assert posted_message(page)["reason"] == "state_already_used"
     assert (await _tenant_data(client, world) or {})["ms_teams_tenant_id"] == TENANT_ID

@@ -12,20 +12,21 @@ from aiohttp.test_utils import TestClient
 
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.ms_teams.conftest import TENANT_ID
-from tests.ms_teams.test_oauth import _callback, _tenant_data, teamskit_state
+from tests.ms_teams.support import Popup
+from tests.ms_teams.test_oauth import _tenant_data, teamskit_state
 from tests.support import World, posted_message, tenant_uri
 
 REFERENCE = "ms_teams_tenant_object[object_id]=acme&ms_teams_tenant_object[collection]=$tenants"
 
 
 async def test_connect_disconnect_connect_with_the_same_state(
-    client: TestClient, world: World, fake_microsoft: FakeMicrosoft
+    client: TestClient, world: World, fake_microsoft: FakeMicrosoft, popup: Popup
 ) -> None:
     fake_microsoft.consent(world.teams.client_id, TENANT_ID)
     token = world.user_token(grants={tenant_uri("acme"): {"ms_teams/channels_read": [{}]}})
     state = teamskit_state(world, user_token=token)
 
-    status, page = await _callback(client, admin_consent="True", tenant=TENANT_ID, state=state)
+    status, page = await popup.consent(admin_consent="True", tenant=TENANT_ID, state=state)
     assert (status, posted_message(page)) == (200, {"type": "authComplete"})
     revoked = await client.put(
         f"/v1/providers/ms-teams/{world.teams.id}/revoke_access?{REFERENCE}"
@@ -35,6 +36,6 @@ async def test_connect_disconnect_connect_with_the_same_state(
     assert await revoked.json() == "ok"
     assert "ms_teams_tenant_id" not in (await _tenant_data(client, world) or {})
 
-    status, page = await _callback(client, admin_consent="True", tenant=TENANT_ID, state=state)
+    status, page = await popup.consent(admin_consent="True", tenant=TENANT_ID, state=state)
     assert (status, posted_message(page)) == (200, {"type": "authComplete"})
     assert (await _tenant_data(client, world) or {})["ms_teams_tenant_id"] == TENANT_ID

@@ -14,6 +14,7 @@ from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.slack import FakeSlack
 from tests.slack.conftest import TEAM
+from tests.state_variants import STATE_VARIANTS
 from tests.support import World, posted_message, tenant_uri
 
 
@@ -188,6 +189,34 @@ async def test_a_replayed_state_is_refused(
     replay = await _callback(client, code=fake_slack.issue_code(TEAM), state=state)
     assert replay[0] == 400
     assert posted_message(replay[1])["reason"] == "state_already_used"
+    assert len(fake_slack.calls_to("oauth.v2.access")) == 1
+    assert (await _tenant_data(client, world) or {})["token"] == token_after_first
+
+
+# The verifier refuses a JWT whose base64url is not canonical before the state is claimed;
+# the one-time key would match it anyway (tests/test_state_claims.py).
+_REPLAY_REASONS = {
+    name: "invalid_user_token" if name == "re-encoded user token" else "state_already_used"
+    for name in STATE_VARIANTS
+}
+
+
+@pytest.mark.parametrize("variant", list(STATE_VARIANTS))
+async def test_a_used_state_re_encoded_is_refused(
+    client: TestClient, world: World, fake_slack: FakeSlack, variant: str
+) -> None:
+    state = slackkit_state(world)
+    assert (await _callback(client, code=fake_slack.issue_code(TEAM), state=state))[0] == 200
+    token_after_first = (await _tenant_data(client, world) or {})["token"]
+
+    replay = STATE_VARIANTS[variant](state)
+    status, page, _ = await _callback(client, code=fake_slack.issue_code(TEAM), state=replay)
+    assert status == 400
+    assert posted_message(page) == {
+        "type": "authFailed",
+        "nonce": json.loads(state)["nonce"],
+        "reason": _REPLAY_REASONS[variant],
+    }
     assert len(fake_slack.calls_to("oauth.v2.access")) == 1
     assert (await _tenant_data(client, world) or {})["token"] == token_after_first
 
