@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from provider_gateway.config import Settings
+from provider_gateway.crypto import KeyRing
+from provider_gateway.storage.rotation import backfill_blind_index
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica of the gateway.
 _MIGRATION_LOCK_ID = 0x70726F76
@@ -65,15 +69,21 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def migrate(engine: AsyncEngine) -> str | None:
-    """Upgrade the schema to the newest revision; safe when replicas start together."""
+async def migrate(engine: AsyncEngine, key_ring: KeyRing) -> str | None:
+    """Upgrade the schema to the newest revision, then fill in what needs the key ring (the
+    blind index of rows written before it existed, in batches); safe when replicas start
+    together."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
         await connection.run_sync(_upgrade)
-        return await connection.run_sync(_current)
+        revision = await connection.run_sync(_current)
+    backfilled = await backfill_blind_index(engine, key_ring)
+    if backfilled:
+        log.info("blind index backfilled", extra={"rows": backfilled})
+    return revision
 
 
 async def schema_is_current(engine: AsyncEngine) -> bool:

@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry
-from provider_gateway.storage.database import migrate, schema_is_current
+from provider_gateway.storage.database import MIGRATIONS_DIR, migrate, schema_is_current
 from provider_gateway.storage.schema import audit_events, channel_data
 from tests.support import seed_world
 
@@ -19,7 +20,8 @@ TENANT = Recipient.object("$tenants", "acme")
 
 
 async def test_migrations_are_idempotent(gateway: Gateway) -> None:
-    assert await migrate(gateway.engine) == "0002"
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert await migrate(gateway.engine, gateway.key_ring) == head
     assert await schema_is_current(gateway.engine)
 
 
