@@ -43,7 +43,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    pool = settings.database_pool
+    log.info("database pool: %s", pool.describe())
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_seconds,
+        # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(round(pool.statement_timeout_seconds * 1000))
+            }
+        },
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -75,6 +89,8 @@ async def migrate(engine: AsyncEngine, key_ring: KeyRing) -> str | None:
     together."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # Building an index on a big table may take longer than a request may.
+            await connection.execute(text("SET LOCAL statement_timeout = 0"))
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
