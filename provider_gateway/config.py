@@ -90,7 +90,7 @@ class Settings:
     channels_file: Path | None
     auto_migrate: bool
     audit_retention_days: int = 365  # 0: keep audit events forever
-    database_pool: DatabasePool = field(default_factory=lambda: DatabasePool())
+    database_pool: DatabasePool = field(default_factory=DatabasePool)
     max_body_bytes: int = field(default=256 * 1024)
 
     @property

@@ -4,6 +4,7 @@ in batches, by one replica per period; 0 keeps them forever. The clock is inject
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -117,6 +118,6 @@ async def test_the_background_loop_waits_for_start_up_then_repeats(gateway: Gate
         assert len(rounds) >= 2
     finally:
         task.cancel()
-    actions = await _actions(gateway)
-    assert "channel_data.set" not in actions  # pruned by the first round
-    assert actions["audit_events.pruned"] >= 1
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "channel_data.set" not in await _actions(gateway)  # pruned by the first round
