@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -56,6 +57,8 @@ from provider_gateway.web.middlewares import (
 )
 from provider_gateway.web.ops import routes as ops_routes
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
@@ -88,6 +91,8 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     declared = load_channels_file(settings.channels_file) if settings.channels_file else None
     async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+        if not settings.is_sqlite:
+            log.info("database pool: %s", settings.database_pool.describe())
         if declared is not None:
             await apply_channels_file(gateway, declared)
         app[GATEWAY] = gateway

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
+from provider_gateway.app import create_app
 from provider_gateway.config import ConfigError, DatabasePool, load_settings
 from provider_gateway.storage.database import create_engine
+from tests.conftest import KEY_A
+from tests.support import serve
 
 
 def test_defaults() -> None:
@@ -39,10 +44,7 @@ def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str) 
 
 
 @pytest.mark.postgres
-async def test_the_pool_settings_reach_postgresql_and_are_logged(
-    postgres_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
+async def test_the_pool_settings_reach_postgresql(postgres_url: str) -> None:
     settings = load_settings(
         {
             "GATEWAY_DATABASE_URL": postgres_url,
@@ -62,7 +64,26 @@ async def test_the_pool_settings_reach_postgresql_and_are_logged(
         assert shown == "1500ms"
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_service_logs_its_pool_settings_at_start_up(
+    postgres_url: str,
+    tmp_path: Path,
+    aiohttp_client: Callable[..., object],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = load_settings(
+        {
+            "GATEWAY_DATA_DIR": str(tmp_path),
+            "GATEWAY_DATABASE_URL": postgres_url,
+            "GATEWAY_ENCRYPTION_KEYS": KEY_A,
+            "GATEWAY_DATABASE_POOL_SIZE": "4",
+        }
+    )
+    await serve(aiohttp_client, create_app(settings))
     assert (
-        "database pool: pool_size=3 max_overflow=2 pool_timeout=4.5s statement_timeout=1.5s"
+        "database pool: pool_size=4 max_overflow=10 pool_timeout=10s statement_timeout=30s"
         in caplog.text
     )

@@ -44,7 +44,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     pool = settings.database_pool
-    log.info("database pool: %s", pool.describe())
     return create_async_engine(
         url,
         pool_pre_ping=True,
