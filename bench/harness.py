@@ -17,14 +17,58 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 from yarl import URL
 
+from bench.fake_slack import FakeSlack
 from provider_gateway.app import RUNNER_OPTIONS, create_app
-from provider_gateway.config import load_settings
+from provider_gateway.config import Secret, load_settings
+from provider_gateway.gateway import Gateway
+from provider_gateway.models import Channel
 from provider_gateway.web.appkeys import GATEWAY
-from tests.fakes.slack import FakeSlack
-from tests.support import World, drop_redis_prefix, seed_world
 
 TEAM = "T0BENCH"
 TENANT = json.dumps({"collection": "$tenants", "object_id": "bench"})
+
+
+@dataclass
+class World:
+    """One environment with its secret key and a Slack channel (events enabled)."""
+
+    environment_id: str
+    secret_key: str
+    slack: Channel
+
+    def secret_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret_key}"}
+
+
+SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"  # noqa: S105 - a throwaway for the fake
+
+
+async def seed_world(gateway: Gateway, name: str) -> World:
+    environment = await gateway.environments.create(name, actor="bench")
+    issued = await gateway.credentials.issue(environment, actor="bench")
+    slack = await gateway.channels.add(
+        provider="slack",
+        client_id="1111.2222",
+        client_secret=Secret("bench-client-secret"),
+        app_id="A0BENCH",
+        environment_id=environment.id,
+        signing_secret=Secret(SIGNING_SECRET),
+        actor="bench",
+    )
+    return World(environment.id, issued.secret_key, slack)
+
+
+async def drop_redis_prefix(redis_url: str, prefix: str) -> None:
+    """Remove every key a benchmark wrote under its own prefix."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @dataclass
@@ -82,7 +126,6 @@ async def gateway(
             runners.append(runner)
             if index == 0:
                 world = await seed_world(app[GATEWAY], "bench")
-                slack.register_app(world.slack.client_id, world.slack.client_secret.reveal())
                 token = slack.mint_token(TEAM)
                 async with aiohttp.ClientSession() as session:
                     await session.put(

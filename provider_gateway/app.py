@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,6 +19,7 @@ from provider_gateway.config import Settings
 from provider_gateway.declared import apply_channels_file, load_channels_file
 from provider_gateway.gateway import open_gateway
 from provider_gateway.http_client import create_session
+from provider_gateway.maintenance import Maintenance
 from provider_gateway.ms_teams.client import GraphClient
 from provider_gateway.ms_teams.credentials import GraphTokens
 from provider_gateway.ms_teams.oauth import SigninUrls, TeamsInstaller
@@ -55,6 +59,8 @@ from provider_gateway.web.middlewares import (
 )
 from provider_gateway.web.ops import routes as ops_routes
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
@@ -75,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_http_context)
     app.cleanup_ctx.append(_shared_state_context)
     app.cleanup_ctx.append(_providers_context)
+    app.cleanup_ctx.append(_maintenance_context)
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
     app.add_routes(audit_routes)
@@ -87,6 +94,8 @@ async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     declared = load_channels_file(settings.channels_file) if settings.channels_file else None
     async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+        if not settings.is_sqlite:
+            log.info("database pool: %s", settings.database_pool.describe())
         if declared is not None:
             await apply_channels_file(gateway, declared)
         app[GATEWAY] = gateway
@@ -146,6 +155,19 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     yield
     graph_tokens.close()
     msal_threads.shutdown(wait=False, cancel_futures=True)
+
+
+async def _maintenance_context(app: web.Application) -> AsyncIterator[None]:
+    maintenance = Maintenance(
+        app[GATEWAY].engine,
+        app[SHARED_STATE],
+        audit_retention_days=app[SETTINGS].audit_retention_days,
+    )
+    task = asyncio.create_task(maintenance.run_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def redirect_origins(settings: Settings) -> frozenset[str]:

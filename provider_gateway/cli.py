@@ -24,8 +24,9 @@ from provider_gateway.errors import GatewayError, InvalidParams
 from provider_gateway.gateway import Gateway, open_gateway
 from provider_gateway.models import Channel, Provider
 from provider_gateway.ms_teams.credentials import certificate_credential
+from provider_gateway.progress import ProgressLine
 from provider_gateway.storage.database import migrate
-from provider_gateway.storage.rotation import rotate_encryption_key
+from provider_gateway.storage.rotation import BATCH_SIZE, rotate_encryption_key
 from provider_gateway.web.logs import configure_logging
 
 log = logging.getLogger("provider_gateway")
@@ -86,8 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--environment")
     channel_commands.add_parser("list", help="list channels (never their secrets)")
 
-    commands.add_parser(
-        "rotate-encryption-key", help="re-encrypt every secret under the newest key"
+    rotate = commands.add_parser(
+        "rotate-encryption-key",
+        help="re-encrypt every secret under the newest key (in batches, while the service "
+        "runs; Ctrl+C stops it, running it again resumes)",
+    )
+    rotate.add_argument(
+        "--batch-size", type=_positive_int, default=BATCH_SIZE, help="rows per transaction"
     )
 
     audit = commands.add_parser("audit", help="show the audit log, newest first")
@@ -179,7 +185,7 @@ async def _run(settings: Settings, args: argparse.Namespace) -> Any:
     }
     if args.command == "migrate":
         async with open_gateway(settings, run_migrations=False) as gateway:
-            revision = await migrate(gateway.engine)
+            revision = await migrate(gateway.engine, gateway.key_ring)
         return {"migrated": True, "revision": revision}
     handler = handlers[(args.command, getattr(args, "action", None))]
     async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
@@ -281,9 +287,32 @@ async def _describe_channel(gateway: Gateway, channel: Channel) -> dict[str, Any
     }
 
 
-async def _rotate(gateway: Gateway, _args: argparse.Namespace) -> Any:
-    report = await rotate_encryption_key(gateway.engine, gateway.key_ring, actor=CLI_ACTOR)
+async def _rotate(gateway: Gateway, args: argparse.Namespace) -> Any:
+    line = ProgressLine(sys.stderr, "rows")
+    try:
+        report = await rotate_encryption_key(
+            gateway.engine,
+            gateway.key_ring,
+            actor=CLI_ACTOR,
+            batch_size=args.batch_size,
+            progress=lambda p: line.update(p.done, p.total, p.elapsed),
+        )
+    except asyncio.CancelledError:  # Ctrl+C: the batch in flight rolls back, the rest stays
+        line.finish()
+        print(
+            f"provider-gateway: interrupted after {line.done:,} of {line.total:,} rows; "
+            "run rotate-encryption-key again to resume",
+            file=sys.stderr,
+        )
+        raise
+    line.finish()
     return dataclasses.asdict(report)
+
+
+def _positive_int(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive whole number")
+    return int(raw)
 
 
 async def _audit(gateway: Gateway, args: argparse.Namespace) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,23 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class DatabasePool:
+    """PostgreSQL connection pool and statement limits, per replica."""
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout_seconds: float = 10.0  # waiting for a free connection
+    statement_timeout_seconds: float = 30.0  # 0: none
+
+    def describe(self) -> str:
+        return (
+            f"pool_size={self.size} max_overflow={self.max_overflow} "
+            f"pool_timeout={self.timeout_seconds:g}s "
+            f"statement_timeout={self.statement_timeout_seconds:g}s"
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """The service's whole configuration; built once by `load_settings`."""
 
@@ -72,6 +90,8 @@ class Settings:
     log_format: LogFormat
     channels_file: Path | None
     auto_migrate: bool
+    audit_retention_days: int = 365  # 0: keep audit events forever
+    database_pool: DatabasePool = field(default_factory=DatabasePool)
     max_body_bytes: int = field(default=256 * 1024)
     # The Entra login host as browsers reach it, for the Teams sign-in hop; None: MS_LOGIN_URL.
     # Deliberately not an environment variable: in every real cloud the browser and msal use
@@ -126,6 +146,21 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=_required(reader.get("GATEWAY_LOG_FORMAT", _log_format, "json")),
         channels_file=reader.get("GATEWAY_CHANNELS_FILE", _existing_file),
         auto_migrate=_required(reader.get("GATEWAY_AUTO_MIGRATE", _boolean, True)),
+        audit_retention_days=_required(
+            reader.get("GATEWAY_AUDIT_RETENTION_DAYS", _non_negative_int, 365)
+        ),
+        database_pool=DatabasePool(
+            size=_required(reader.get("GATEWAY_DATABASE_POOL_SIZE", _positive_int, 10)),
+            max_overflow=_required(
+                reader.get("GATEWAY_DATABASE_MAX_OVERFLOW", _non_negative_int, 10)
+            ),
+            timeout_seconds=_required(
+                reader.get("GATEWAY_DATABASE_POOL_TIMEOUT_SECONDS", _positive_float, 10.0)
+            ),
+            statement_timeout_seconds=_required(
+                reader.get("GATEWAY_DATABASE_STATEMENT_TIMEOUT_SECONDS", _non_negative_float, 30.0)
+            ),
+        ),
     )
 
 
@@ -250,6 +285,20 @@ def _existing_file(raw: str) -> Path:
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be 1 or more")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not (value >= 0 and math.isfinite(value)):
         raise ValueError("must be 0 or more")
     return value
 

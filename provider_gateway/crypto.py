@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from provider_gateway.config import Secret, Settings
 
@@ -27,6 +30,7 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         self._primary = Fernet(keys[0].reveal())
         self._ring = MultiFernet([Fernet(key.reveal()) for key in keys])
+        self._raw = tuple(base64.urlsafe_b64decode(key.reveal()) for key in keys)
 
     def encrypt(self, plaintext: bytes) -> str:
         return self._ring.encrypt(plaintext).decode("ascii")
@@ -56,6 +60,14 @@ class KeyRing:
             raise UndecryptableError(
                 "stored data matches none of GATEWAY_ENCRYPTION_KEYS"
             ) from None
+
+    def derive(self, purpose: bytes) -> tuple[bytes, ...]:
+        """A 32-byte key per ring key (newest first) for `purpose`, derived with HKDF-SHA256:
+        other uses of the keys (blind indexes) never touch the encryption keys themselves."""
+        return tuple(
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(raw)
+            for raw in self._raw
+        )
 
 
 class SealedSecret:

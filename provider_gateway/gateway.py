@@ -52,7 +52,7 @@ async def open_gateway(settings: Settings, *, run_migrations: bool) -> AsyncIter
     engine = create_engine(settings)
     try:
         if run_migrations:
-            await migrate(engine)
+            await migrate(engine, key_ring)
         credentials = CredentialStore(engine)
         yield Gateway(
             settings=settings,

@@ -35,6 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
             r"^cold burst, two replicas on Redis: 1\.00 upstream calls per page",
         ),
         ("bench.rss", ["--requests", "500"], r"^RSS: \d+\.\d\dx after 500 requests"),
+        (
+            "bench.scale",
+            ["--tenants", "300", "--baseline", "20", "--samples", "5", "--database", "sqlite"],
+            r"^scale: 300 vs 20 tenants on sqlite: worst p50 ratio \d+\.\d\dx",
+        ),
+        (
+            "bench.scale",
+            ["--tenants", "300", "--baseline", "20", "--samples", "5"],
+            r"^rotate-encryption-key: 30\d rows in ",
+        ),
     ],
 )
 def test_benchmark_runs(module: str, args: list[str], line: str) -> None:

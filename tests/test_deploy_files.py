@@ -11,6 +11,7 @@ import yaml
 
 from provider_gateway.cli import build_parser
 from provider_gateway.config import load_settings
+from tests.kustomize import OVERLAYS, gateway_container, one, render
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTING = re.compile(r"\b((?:GATEWAY|SLACK|MS)_[A-Z_]+)\b")
@@ -61,23 +62,22 @@ def test_compose_and_kubernetes_use_only_real_settings() -> None:
     known = settings_read_by_the_code()
     compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
     used = set(compose["services"]["gateway"]["environment"])
-    manifests = list(
-        yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "sidecar.yaml").read_text())
-    )
-    deployment = next(m for m in manifests if m["kind"] == "Deployment")
-    sidecar = next(
-        c
-        for c in deployment["spec"]["template"]["spec"]["containers"]
-        if c["name"] == "provider-gateway"
-    )
-    used |= {entry["name"] for entry in sidecar["env"]}
-    secret = next(m for m in manifests if m["kind"] == "Secret")
-    used |= {key for key in secret["stringData"] if SETTING.fullmatch(key)}
+    for overlay in OVERLAYS:
+        objects = render(overlay)
+        for source in gateway_container(objects)["envFrom"]:
+            kind, reference = (
+                ("ConfigMap", "configMapRef")
+                if "configMapRef" in source
+                else (
+                    "Secret",
+                    "secretRef",
+                )
+            )
+            found = one(objects, kind, source[reference]["name"])
+            used |= set(found.get("data") or found.get("stringData") or {})
+        channels = one(objects, "Secret", "provider-gateway-channels")
+        tomllib.loads(channels["stringData"]["channels.toml"])  # the example file is valid TOML
     assert used <= known, used - known
-    assert sidecar["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert sidecar["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert sidecar["args"][:3] == ["serve", "--host", "0.0.0.0"]
-    tomllib.loads(secret["stringData"]["channels.toml"])  # the example file is valid TOML
 
 
 def test_dockerfile_runs_serve_as_non_root_and_copies_what_exists() -> None:

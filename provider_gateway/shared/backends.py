@@ -43,9 +43,15 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
+# The in-process store drops expired entries when it has grown to this many, and then again
+# each time it doubles: amortised O(1) per write however many entries are live.
+_SWEEP_AT = 50_000
+
+
 class MemoryBackend:
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float]] = {}
+        self._sweep_at = _SWEEP_AT
 
     def _live(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -57,9 +63,10 @@ class MemoryBackend:
         return entry[0]
 
     def _sweep(self) -> None:
-        if len(self._values) > 50_000:
+        if len(self._values) > self._sweep_at:
             now = time.monotonic()
             self._values = {k: v for k, v in self._values.items() if not v[1] or v[1] >= now}
+            self._sweep_at = max(_SWEEP_AT, 2 * len(self._values))
 
     async def get(self, key: str) -> bytes | None:
         return self._live(key)

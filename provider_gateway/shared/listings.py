@@ -1,7 +1,10 @@
 """Cached provider listings (Slack channels, Teams teams/channels) with single-flight.
 
-Keys carry a per-tenant generation counter: storing, rotating or revoking a credential bumps
-it, so older entries are simply never read again (no key scans) and expire by TTL.
+Keys carry a per-tenant generation: storing, rotating or revoking a credential replaces it
+with a fresh random value, so older entries are simply never read again (no key scans) and
+expire by TTL. Generations expire too (bounded growth); a missing one is initialised to a
+fresh random value with set-if-absent, never to a value used before, so an expired or
+evicted generation cannot make an older entry readable again.
 Identical concurrent misses make one upstream call: in-process they share one task; across
 replicas one fills the entry under a short lock while the others wait for it, bounded, and
 fall back to a direct call if the filler dies.
@@ -25,6 +28,8 @@ Loader = Callable[[], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
+# A day, and always longer than the entries cached under a generation live.
+GENERATION_TTL_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -36,21 +41,35 @@ class ListingStats:
 
 class ListingCache:
     def __init__(
-        self, state: SharedState, ttl_seconds: int, *, max_wait: float = _MAX_WAIT_SECONDS
+        self,
+        state: SharedState,
+        ttl_seconds: int,
+        *,
+        max_wait: float = _MAX_WAIT_SECONDS,
+        generation_ttl: float | None = None,
     ) -> None:
         self._state = state
         self._ttl = ttl_seconds
+        self._generation_ttl = generation_ttl or max(GENERATION_TTL_SECONDS, 2 * ttl_seconds)
         self._max_wait = max_wait
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self.stats = ListingStats()
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
-        await self._state.incr(_generation_key(environment_id, channel_id, tenant))
+        key = _generation_key(environment_id, channel_id, tenant)
+        await self._state.set(key, _fresh_generation(), self._generation_ttl)
 
     async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
         """Changes whenever the tenant's channel data is written, on any replica."""
-        value = await self._state.get(_generation_key(environment_id, channel_id, tenant))
-        return (value or b"0").decode()
+        key = _generation_key(environment_id, channel_id, tenant)
+        value = await self._state.get(key)
+        if value is None:
+            fresh = _fresh_generation()
+            if await self._state.add(key, fresh, self._generation_ttl):
+                value = fresh
+            else:  # another request initialised it first: use theirs
+                value = await self._state.get(key) or fresh
+        return value.decode()
 
     async def get_or_load(
         self,
@@ -140,6 +159,10 @@ class GenerationMemo(Generic[T]):
         if len(self._values) >= self._capacity:
             self._values.clear()
         self._values[key] = (generation, value)
+
+
+def _fresh_generation() -> bytes:
+    return secrets.token_hex(12).encode()
 
 
 def _generation_key(environment_id: str, channel_id: str, tenant: Recipient) -> str:

@@ -75,8 +75,8 @@ class SlackEvents:
     ) -> int:
         team_id, enterprise_id = payload.get("team_id"), payload.get("enterprise_id")
         removed = 0
-        for environment_id, tenant, data in await self._gateway.channel_data.for_channel(
-            channel.id
+        for environment_id, tenant, data in await self._gateway.channel_data.for_slack_install(
+            channel.id, team_id=team_id, enterprise_id=enterprise_id
         ):
             token = data.get("token")
             if not isinstance(token, dict) or not _matches(token, team_id, enterprise_id, bots):

@@ -6,13 +6,14 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from provider_gateway.crypto import KeyRing
 from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry, record
+from provider_gateway.storage.blind_index import BlindIndex
 from provider_gateway.storage.clock import utcnow
 from provider_gateway.storage.schema import channel_data
 
@@ -34,6 +35,7 @@ class ChannelDataStore:
     def __init__(self, engine: AsyncEngine, key_ring: KeyRing) -> None:
         self._engine = engine
         self._key_ring = key_ring
+        self._index = BlindIndex(key_ring)
         self._listeners: list[ChangeListener] = []
 
     def on_change(self, listener: ChangeListener) -> None:
@@ -49,15 +51,29 @@ class ChannelDataStore:
         return self._decrypt(row["payload_encrypted"]) if row else None
 
     async def for_channel(self, channel_id: str) -> list[tuple[str, Recipient, ChannelDataPayload]]:
-        """Every recipient's data on a channel, in every environment (for provider events;
-        the payloads are encrypted, so matching happens here, after decryption)."""
+        """Every recipient's data on a channel, in every environment."""
+        return await self._decrypted(channel_data.c.channel_id == channel_id)
+
+    async def for_slack_install(
+        self, channel_id: str, *, team_id: object, enterprise_id: object
+    ) -> list[tuple[str, Recipient, ChannelDataPayload]]:
+        """The data on a channel whose Slack token may be this workspace's (or org's), found
+        by blind index: no other tenant's row is read or decrypted. Callers check the match."""
+        return await self._decrypted(
+            channel_data.c.channel_id == channel_id,
+            self._index.matching(team_id, enterprise_id),
+        )
+
+    async def _decrypted(
+        self, *conditions: ColumnElement[bool]
+    ) -> list[tuple[str, Recipient, ChannelDataPayload]]:
         query = select(
             channel_data.c.environment_id,
             channel_data.c.recipient_kind,
             channel_data.c.collection,
             channel_data.c.recipient_id,
             channel_data.c.payload_encrypted,
-        ).where(channel_data.c.channel_id == channel_id)
+        ).where(*conditions)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
@@ -125,6 +141,7 @@ class ChannelDataStore:
                     version=1,
                     created_at=now,
                     updated_at=now,
+                    **self._index.columns(new),
                 )
             )
             return True
@@ -141,6 +158,7 @@ class ChannelDataStore:
                     payload_encrypted=self._encrypt(new),
                     version=row["version"] + 1,
                     updated_at=now,
+                    **self._index.columns(new),
                 )
             )
         return result.rowcount == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from provider_gateway.config import Settings
+from provider_gateway.crypto import KeyRing
+from provider_gateway.storage.rotation import backfill_blind_index
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same for every replica of the gateway.
 _MIGRATION_LOCK_ID = 0x70726F76
@@ -39,7 +43,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    pool = settings.database_pool
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_seconds,
+        # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
+        connect_args={
+            "server_settings": {
+                "statement_timeout": str(round(pool.statement_timeout_seconds * 1000))
+            }
+        },
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,15 +82,23 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def migrate(engine: AsyncEngine) -> str | None:
-    """Upgrade the schema to the newest revision; safe when replicas start together."""
+async def migrate(engine: AsyncEngine, key_ring: KeyRing) -> str | None:
+    """Upgrade the schema to the newest revision, then fill in what needs the key ring (the
+    blind index of rows written before it existed, in batches); safe when replicas start
+    together."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # Building an index on a big table may take longer than a request may.
+            await connection.execute(text("SET LOCAL statement_timeout = 0"))
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
         await connection.run_sync(_upgrade)
-        return await connection.run_sync(_current)
+        revision = await connection.run_sync(_current)
+    backfilled = await backfill_blind_index(engine, key_ring)
+    if backfilled:
+        log.info("blind index backfilled", extra={"rows": backfilled})
+    return revision
 
 
 async def schema_is_current(engine: AsyncEngine) -> bool:

@@ -82,6 +82,11 @@ channel_data = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Blind index of the Slack install (storage/blind_index.py) and the id of the ring key
+    # that encrypted the payload and made the index; NULL key_id: written before 0006.
+    Column("slack_team_hmac", String(32), nullable=True),
+    Column("slack_enterprise_hmac", String(32), nullable=True),
+    Column("key_id", String(8), nullable=True),
     UniqueConstraint(
         "environment_id",
         "channel_id",
@@ -90,6 +95,27 @@ channel_data = Table(
         "recipient_id",
         name="uq_channel_data_recipient",
     ),
+)
+# Partial indexes: only rows holding a Slack token (or not indexed yet) take space in them.
+Index(
+    "ix_channel_data_slack_team",
+    channel_data.c.channel_id,
+    channel_data.c.slack_team_hmac,
+    postgresql_where=channel_data.c.slack_team_hmac.is_not(None),
+    sqlite_where=channel_data.c.slack_team_hmac.is_not(None),
+)
+Index(
+    "ix_channel_data_slack_enterprise",
+    channel_data.c.channel_id,
+    channel_data.c.slack_enterprise_hmac,
+    postgresql_where=channel_data.c.slack_enterprise_hmac.is_not(None),
+    sqlite_where=channel_data.c.slack_enterprise_hmac.is_not(None),
+)
+Index(
+    "ix_channel_data_unindexed",
+    channel_data.c.channel_id,
+    postgresql_where=channel_data.c.key_id.is_(None),
+    sqlite_where=channel_data.c.key_id.is_(None),
 )
 
 audit_events = Table(
@@ -105,4 +131,6 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Column("sealed_details", Text, nullable=True),  # encrypted JSON (0003)
     Index("ix_audit_events_environment_occurred", "environment_id", "occurred_at"),
+    Index("ix_audit_events_target", "target"),  # 0006: audit search by recipient
+    Index("ix_audit_events_occurred_at", "occurred_at"),  # 0006: retention pruning
 )

@@ -7,9 +7,11 @@ import contextlib
 import json
 from typing import Any
 
+import redis.asyncio as redis
+
 from provider_gateway.models import Recipient
 from provider_gateway.shared.backends import RedisBackend
-from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.listings import GENERATION_TTL_SECONDS, ListingCache
 from provider_gateway.shared.state import SharedState
 from tests.shared.conftest import REDIS_URL
 
@@ -123,4 +125,43 @@ async def test_a_waiter_falls_back_when_the_filler_is_stuck(redis_prefix: str) -
     release.set()
     await filler
     for state in (stuck_state, survivor_state):
+        await state.close()
+
+
+async def test_an_expired_generation_never_revives_older_entries(
+    shared_state: SharedState,
+) -> None:
+    """A generation that expired (or Redis evicted) is re-made as a fresh random value, never
+    one used before: with a counter restarting from its first value, the page cached under
+    that value would be served again after the tenant's data changed."""
+    cache, calls = ListingCache(shared_state, 60, generation_ttl=0.2), []
+    first = await cache.generation("env", "chan", TENANT)
+    assert await _get(cache, _loader(calls, 0)) == {"page": 1}
+    await cache.invalidate("env", "chan", TENANT)  # e.g. the token was replaced
+    second = await cache.generation("env", "chan", TENANT)
+    assert await _get(cache, _loader(calls, 0)) == {"page": 2}
+    await asyncio.sleep(0.3)  # the generation key expires; the pages (60 s) are still there
+    third = await cache.generation("env", "chan", TENANT)
+    assert third not in {first, second}
+    assert await _get(cache, _loader(calls, 0)) == {"page": 3}
+    assert await cache.generation("env", "chan", TENANT) == third  # stable until it changes
+
+
+async def test_generation_keys_expire_after_the_pages_cached_under_them(
+    redis_prefix: str,
+) -> None:
+    state = SharedState(RedisBackend(REDIS_URL, redis_prefix))
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        cache = ListingCache(state, 60)
+        await _get(cache, _loader([], 0))
+        await cache.invalidate("env", "chan", TENANT)
+        ttls = {
+            key.decode().split(":")[1]: await client.ttl(key)
+            async for key in client.scan_iter(f"{redis_prefix}:*")
+        }
+        assert ttls["listing"] == 60
+        assert 2 * 60 < ttls["generation"] <= GENERATION_TTL_SECONDS
+    finally:
+        await client.aclose()
         await state.close()

@@ -10,9 +10,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from provider_gateway.config import Secret
+from provider_gateway.crypto import KeyRing
 from provider_gateway.models import Channel, Recipient
+from provider_gateway.storage.blind_index import BlindIndex
+from provider_gateway.storage.clock import utcnow
+from provider_gateway.storage.schema import channel_data
 from provider_gateway.web.appkeys import GATEWAY
 from tests.support import World
 
@@ -178,3 +184,47 @@ async def test_unverified_requests_are_401_and_change_nothing(
     stored = await _data(client, world, events_channel, "acme")
     assert stored is not None
     assert stored["token"]["access_token"] == "xoxb-acme"
+
+
+async def test_an_event_never_reads_other_workspaces_rows(
+    client: TestClient, world: World, events_channel: Channel
+) -> None:
+    """Other tenants' rows on the channel hold ciphertext no key of the ring opens: reading
+    any of them would fail the event, so a 200 that removes the right token proves the
+    event found its rows by the blind index alone."""
+    await _install(client, world, events_channel, "acme", team_id="T0001")
+    gateway = client.app[GATEWAY]
+    environment = await gateway.environments.by_name(world.environment_name)
+    assert environment is not None
+    foreign = KeyRing((Secret(Fernet.generate_key().decode()),))
+    index = BlindIndex(gateway.key_ring)
+    async with gateway.engine.begin() as connection:
+        for number in range(20):
+            payload = {"token": {"access_token": f"xoxb-{number}", "team_id": f"T9{number:03d}"}}
+            await connection.execute(
+                channel_data.insert().values(
+                    environment_id=environment.id,
+                    channel_id=events_channel.id,
+                    recipient_kind="object",
+                    collection="$tenants",
+                    recipient_id=f"other-{number}",
+                    payload_encrypted=foreign.encrypt(json.dumps(payload).encode()),
+                    version=1,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                    **index.columns(payload),
+                )
+            )
+    body = event("app_uninstalled")
+    response = await _post(client, body, sign(body, int(time.time())))
+    assert response.status == 200
+    assert await _data(client, world, events_channel, "acme") == {
+        "connections": [{"channel_id": "C1"}]
+    }
+    async with gateway.engine.connect() as connection:
+        acme_index = (
+            await connection.execute(
+                select(channel_data.c.slack_team_hmac).where(channel_data.c.recipient_id == "acme")
+            )
+        ).scalar_one()
+    assert acme_index is None  # no token left, nothing indexed

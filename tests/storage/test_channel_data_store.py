@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry
-from provider_gateway.storage.database import migrate, schema_is_current
+from provider_gateway.storage.database import MIGRATIONS_DIR, migrate, schema_is_current
 from provider_gateway.storage.schema import audit_events, channel_data
 from tests.support import seed_world
 
@@ -19,14 +20,10 @@ TENANT = Recipient.object("$tenants", "acme")
 
 
 async def test_migrations_are_idempotent(gateway: Gateway) -> None:
-    from alembic.script import ScriptDirectory
-
-    from provider_gateway.storage.database import MIGRATIONS_DIR
-
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert head is not None
     assert len(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()) == 1  # one line of history
-    assert await migrate(gateway.engine) == head
+    assert await migrate(gateway.engine, gateway.key_ring) == head
     assert await schema_is_current(gateway.engine)
 
 
