@@ -137,7 +137,7 @@ class SlackInstaller:
         """
         old = replaced["access_token"]
         try:
-            if await self._held_elsewhere(channel, old):
+            if await self._held_elsewhere(channel, replaced):
                 outcome = "kept_shared"
             else:
                 outcome = await self._revoke(old)
@@ -161,14 +161,25 @@ class SlackInstaller:
             return
         log.info("replaced slack token retired", extra={"outcome": outcome})
 
-    async def _held_elsewhere(self, channel: Channel, access_token: str) -> bool:
-        """Does any tenant of this Slack app (on any of its channels) still hold the token?"""
-        holds = holds_token(access_token)
+    async def _held_elsewhere(self, channel: Channel, replaced: dict[str, Any]) -> bool:
+        """Does any tenant of this Slack app (on any of its channels) still hold the token?
+        Found by the install's blind index; a token stored without its workspace (a secret
+        key may write a bare access_token) needs a look at every row of the channel."""
+        holds = holds_token(replaced["access_token"])
+        team_id, enterprise_id = replaced.get("team_id"), replaced.get("enterprise_id")
+        store = self._gateway.channel_data
         for other in await self._gateway.channels.all():
-            if other.provider == "slack" and other.client_id == channel.client_id:
-                rows = await self._gateway.channel_data.for_channel(other.id)
-                if any(holds(data.get("token")) for _, _, data in rows):
-                    return True
+            if other.provider != "slack" or other.client_id != channel.client_id:
+                continue
+            rows = (
+                await store.for_slack_install(
+                    other.id, team_id=team_id, enterprise_id=enterprise_id
+                )
+                if team_id or enterprise_id
+                else await store.for_channel(other.id)
+            )
+            if any(holds(data.get("token")) for _, _, data in rows):
+                return True
         return False
 
     async def _revoke(self, access_token: str) -> str:
