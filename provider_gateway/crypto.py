@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from provider_gateway.config import Secret, Settings
+from provider_gateway.config import ConfigError, Secret, Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,14 @@ class KeyRing:
             raise ValueError("a key ring needs at least one key")
         self._primary = Fernet(keys[0].reveal())
         self._ring = MultiFernet([Fernet(key.reveal()) for key in keys])
+        self.size = len(keys)
+        # Set when a request met stored data no key decrypts; /readyz then answers 503. Keys
+        # only change with a restart, so it stays set until then.
+        self.unreadable: str | None = None
+
+    def mark_unreadable(self, reason: str) -> None:
+        if self.unreadable is None:
+            self.unreadable = reason
 
     def encrypt(self, plaintext: bytes) -> str:
         return self._ring.encrypt(plaintext).decode("ascii")
@@ -77,9 +85,16 @@ class SealedSecret:
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
-    """The configured keys, or a key generated once into the data dir (with a warning)."""
+    """The configured keys, or on SQLite a key generated once into the data dir (with a
+    warning). A shared database never gets a generated key: each replica would make its own."""
     if settings.encryption_keys:
         return KeyRing(settings.encryption_keys)
+    if not settings.is_sqlite:
+        raise ConfigError(
+            "GATEWAY_ENCRYPTION_KEYS is required with a PostgreSQL database (make a key with: "
+            "python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        )
     return KeyRing((_generated_key(settings.data_dir),))
 
 

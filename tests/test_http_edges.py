@@ -50,7 +50,11 @@ async def test_healthz_readyz_and_openapi(client: TestClient) -> None:
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"database": "ok", "redis": "in-process"}
+    assert (await ready.json())["checks"] == {
+        "database": "ok",
+        "redis": "in-process",
+        "encryption_keys": "ok",
+    }
     spec = await (await client.get("/openapi.json")).json()
     paths = spec["paths"]
     assert "/v1/providers/slack/{channel_id}/channels" in paths  # the seed spec

@@ -40,11 +40,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "unavailable"
     # Redis down is a degradation, not unreadiness: requests go straight upstream meanwhile.
     checks["redis"] = await request.app[SHARED_STATE].check()
-    ready = checks["database"] == "ok"
+    unreadable = request.app[GATEWAY].key_ring.unreadable
+    checks["encryption_keys"] = "ok" if unreadable is None else "unreadable_data"
+    ready = checks["database"] == "ok" and unreadable is None
     status = (
         "unavailable" if not ready else "degraded" if checks["redis"] == "degraded" else "ready"
     )
-    return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"status": status, "checks": checks}
+    if unreadable is not None:
+        body["reason"] = unreadable
+    return web.json_response(body, status=200 if ready else 503)
 
 
 @routes.get("/metrics")
