@@ -83,13 +83,13 @@ async def _sampled_channel_data(connection: AsyncConnection) -> Iterable[tuple[i
     rows: dict[int, str] = {}
     for order in (key.asc(), key.desc()):
         query = select(key, payload).order_by(order).limit(EDGE_ROWS)
-        rows.update(dict(await connection.execute(query)))
+        rows.update({row[0]: row[1] for row in await connection.execute(query)})
     low, high = (await connection.execute(select(func.min(key), func.max(key)))).one()
     if low is not None and high - low > 2 * EDGE_ROWS:
         for _ in range(RANDOM_PROBES):
             probe = low + secrets.randbelow(high - low + 1)
             query = select(key, payload).where(key >= probe).order_by(key).limit(1)
-            rows.update(dict(await connection.execute(query)))
+            rows.update({row[0]: row[1] for row in await connection.execute(query)})
     return rows.items()
 
 

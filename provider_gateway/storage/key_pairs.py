@@ -36,7 +36,7 @@ class KeyPairStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(pairs.order_by(key_pairs.c.created_at))).mappings()
             listed = list(rows)
-            hints = dict(await connection.execute(public_hints))
+            hints = {row[0]: row[1] for row in await connection.execute(public_hints)}
         return [_pair(row, hints.get(row["id"])) for row in listed]
 
     async def get(self, pair_id: str) -> KeyPair | None:
