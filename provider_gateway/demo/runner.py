@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import sys
@@ -34,6 +33,7 @@ from provider_gateway.demo.certificates import issue_loopback_tls
 from provider_gateway.demo.microsoft_simulator import MicrosoftSimulator
 from provider_gateway.demo.page import PageConfig, SlackSetup, TeamsSetup, page_routes
 from provider_gateway.demo.slack_simulator import SCOPES, SlackSimulator
+from provider_gateway.failures import port_taken
 from provider_gateway.gateway import open_gateway
 from provider_gateway.web.logs import configure_logging
 
@@ -59,10 +59,6 @@ class SimulatorUrls:
     slack: str  # Web API and authorize page
     consent: str  # Microsoft's admin-consent page (plain HTTP, for the browser)
     microsoft_api: str  # Entra and Graph over TLS
-
-
-class PortInUse(Exception):
-    """The demo's port is taken; the message says what to do."""
 
 
 def run_demo(port: int, *, log_level: str = "info", out: TextIO = sys.stdout) -> int:
@@ -110,11 +106,7 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
             try:
                 await web.TCPSite(runner, LOOPBACK, port).start()
             except OSError as error:
-                raise PortInUse(
-                    f"cannot listen on {LOOPBACK}:{port} "
-                    f"({os.strerror(error.errno) if error.errno else error}); "
-                    f"try --port {port + 1}"
-                ) from None
+                raise port_taken(LOOPBACK, port, error) from None
             out.write(_banner(public_url, keys, urls, directory))
             out.flush()
             await stop.wait()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from yarl import URL
 
 from provider_gateway.config import Settings
 
@@ -30,6 +31,24 @@ def async_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+asyncpg://" + url.removeprefix(prefix)
     return url
+
+
+def sqlite_path(settings: Settings) -> Path | None:
+    """The database file of a SQLite URL (absolute), else None."""
+    url = async_url(settings.database_url.reveal())
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    return Path(database).absolute() if database and database != ":memory:" else None
+
+
+def display_url(settings: Settings) -> str:
+    """The database URL for logs and messages: password masked, SQLite paths absolute."""
+    path = sqlite_path(settings)
+    if path is not None:
+        return f"sqlite:///{path}"
+    url = URL(settings.database_url.reveal())
+    return str(url.with_password("***")) if url.password else str(url)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
