@@ -126,7 +126,11 @@ class Local:
             else f"the generated key in {generated} (back it up; set GATEWAY_ENCRYPTION_KEYS "
             "in production)"
         )
-        detail = f"all {report.checked} stored secrets decrypt with {source}"
+        detail = (
+            f"all {report.checked} stored secrets decrypt with {source}"
+            if report.checked
+            else f"no secrets stored yet; {source}"
+        )
         if report.under_older_keys:
             detail += (
                 f"; {report.under_older_keys} still under an older key: run rotate-encryption-key"
