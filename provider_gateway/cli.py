@@ -278,8 +278,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     app = create_app(settings)
     app.on_startup.append(log_startup_summary)
 
-    def ready(message: str) -> None:
-        log.info(" ".join(message.split()).strip("= "))
+    def ready(_aiohttp_banner: str) -> None:
+        log.info("ready: listening on http://%s:%s", host, port)
         warm_imports()
 
     with database_errors(settings):

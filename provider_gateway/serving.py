@@ -22,7 +22,7 @@ log = logging.getLogger("provider_gateway")
 
 # Loaded on first use by the request that needs them (Slack calls, Teams tokens, the OpenAPI
 # document); loading them in a thread right after start-up spares that request the wait.
-DEFERRED_IMPORTS = ("slack_sdk.web.async_client", "msal", "yaml")
+DEFERRED_IMPORTS = ("slack_sdk.web.async_client", "slack_sdk.signature", "msal", "yaml")
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -46,7 +46,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 async def log_startup_summary(app: web.Application) -> None:
     """One line with what this process will actually use (also as structured fields)."""
     summary = await startup_summary(app)
-    text = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in summary.items())
+    text = ", ".join(f"{name}={value}" for name, value in summary.items())
     log.info("provider-gateway %s starting: %s", __version__, text, extra=summary)
 
 
@@ -72,8 +72,8 @@ async def startup_summary(app: web.Application) -> dict[str, Any]:
 
 def _key_source(settings: Settings, size: int) -> str:
     if settings.encryption_keys:
-        return f"{size} from GATEWAY_ENCRYPTION_KEYS"
-    return f"1 generated, in {settings.data_dir / GENERATED_KEY_FILE}"
+        return f"{size} (GATEWAY_ENCRYPTION_KEYS)"
+    return f"1 (generated: {settings.data_dir / GENERATED_KEY_FILE})"
 
 
 def _rate_limits(limits: dict[int, int]) -> str:

@@ -20,7 +20,6 @@ from provider_gateway.config import Secret
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Provider
 from provider_gateway.storage.channels import CHANNEL_CACHE_SECONDS
-from provider_gateway.storage.connections import ChannelInUse, Connections
 
 
 async def add(gateway: Gateway, args: argparse.Namespace) -> Any:
@@ -94,6 +93,8 @@ async def update(gateway: Gateway, args: argparse.Namespace) -> Any:
 
 
 async def remove(gateway: Gateway, args: argparse.Namespace) -> Any:
+    from provider_gateway.storage.connections import ChannelInUse, Connections
+
     channel = await channel_with_id(gateway, args.id)
     connections = Connections(gateway.engine, gateway.key_ring)
     try:

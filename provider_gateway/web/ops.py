@@ -9,7 +9,6 @@ import logging
 from importlib import resources
 from typing import Any
 
-import yaml
 from aiohttp import web
 from sqlalchemy import text
 
@@ -67,6 +66,8 @@ async def openapi(_request: web.Request) -> web.Response:
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The seed Knock providers spec with the channel data, OAuth and ops endpoints added."""
+    import yaml  # only this endpoint needs it
+
     package = resources.files("provider_gateway") / "openapi"
     document: dict[str, Any] = yaml.safe_load(
         (package / "knock-providers-openapi.yml").read_text(encoding="utf-8")
