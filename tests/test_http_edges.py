@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import ALLOWED_ORIGIN
@@ -105,3 +108,22 @@ def test_the_openapi_document_is_valid() -> None:
     from provider_gateway.web.ops import openapi_document
 
     validate(openapi_document())  # type: ignore[arg-type]
+    validate(openapi_document("https://gateway.example.com"))  # type: ignore[arg-type]
+
+
+async def test_the_openapi_document_is_this_gateways(
+    aiohttp_client: Any, make_settings: Any
+) -> None:
+    from provider_gateway.app import create_app
+    from tests.support import serve
+
+    public = "https://gateway.example.com"
+    client = await serve(aiohttp_client, create_app(make_settings(GATEWAY_PUBLIC_URL=public)))
+    text = await (await client.get("/openapi.json")).text()
+    spec = json.loads(text)
+    assert spec["servers"] == [{"url": public}]
+    assert spec["info"]["license"]["name"] == "Apache-2.0"
+    assert "Knock" not in spec["info"].get("contact", {}).get("name", "")
+    assert "x-struct" not in text
+    assert "x-validate" not in text
+    assert "Elixir." not in text
