@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -262,3 +263,21 @@ def test_a_read_only_command_creates_no_database(run: Run, tmp_path: Path) -> No
     )
     one_line_error(result, f"no database at {elsewhere / 'gateway.db'}")
     assert not elsewhere.exists()
+
+
+def test_the_readme_documents_every_command() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    documented = set()
+    for row in re.findall(r"^\| `provider-gateway ([^`]*)`(?: / `([^`]*)`)?", table, re.M):
+        for cell in row:
+            words = [w for w in cell.split() if re.fullmatch(r"[a-z][a-z-]*", w)]
+            if words:
+                documented.add(" ".join(words[:2]) if len(words) > 1 else words[0])
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    known = set()
+    for name, sub in commands.choices.items():
+        actions = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]
+        known |= {f"{name} {action}" for action in actions[0].choices} if actions else {name}
+    assert known <= documented, known - documented
