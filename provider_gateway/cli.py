@@ -282,7 +282,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
         log.info("ready: listening on http://%s:%s", host, port)
         warm_imports()
 
-    with database_errors(settings):
+    with sock, database_errors(settings):  # closed also when start-up fails before serving
         web.run_app(app, sock=sock, **RUNNER_OPTIONS, print=ready, shutdown_timeout=10.0)
     return 0
 
