@@ -35,6 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
             r"^cold burst, two replicas on Redis: 1\.00 upstream calls per page",
         ),
         ("bench.rss", ["--requests", "500"], r"^RSS: \d+\.\d\dx after 500 requests"),
+        (
+            "bench.startup",
+            ["--rounds", "1"],
+            r"^  provider-gateway serve \(to /readyz 200\) +\d+\.\d{3} s +\d+\.\d\dx$",
+        ),
     ],
 )
 def test_benchmark_runs(module: str, args: list[str], line: str) -> None:
