@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +133,7 @@ class GraphTokens:
         self._timeout = settings.upstream_timeout_seconds
         self._settings = settings
         self._http: requests.Session | None = None  # made in an msal thread, on first use
+        self._http_made = threading.Lock()
         self._locks = locks
         self._executor = executor
         self._clock = clock
@@ -221,8 +223,9 @@ class GraphTokens:
         """Runs in the msal thread pool."""
         import msal
 
-        if self._http is None:
-            self._http = msal_http_client(self._settings)
+        with self._http_made:  # several msal threads may get here first at once
+            if self._http is None:
+                self._http = msal_http_client(self._settings)
         app = self._apps.get(key)
         if app is None:
             try:
