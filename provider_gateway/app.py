@@ -16,8 +16,7 @@ from aiohttp.web_request import BaseRequest
 from provider_gateway.audit_events import routes as audit_routes
 from provider_gateway.channel_data.routes import routes as channel_data_routes
 from provider_gateway.config import Settings
-from provider_gateway.declared import apply_channels_file, load_channels_file
-from provider_gateway.gateway import open_gateway
+from provider_gateway.gateway import open_gateway, refuse_unreadable_data
 from provider_gateway.http_client import create_session
 from provider_gateway.maintenance import Maintenance
 from provider_gateway.ms_teams.client import GraphClient
@@ -92,12 +91,12 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _gateway_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    declared = load_channels_file(settings.channels_file) if settings.channels_file else None
     async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
-        if not settings.is_sqlite:
-            log.info("database pool: %s", settings.database_pool.describe())
-        if declared is not None:
-            await apply_channels_file(gateway, declared)
+        if settings.channels_file:
+            from provider_gateway.declared import apply_channels_file, load_channels_file
+
+            await apply_channels_file(gateway, load_channels_file(settings.channels_file))
+        await refuse_unreadable_data(gateway)
         app[GATEWAY] = gateway
         yield
 

@@ -28,7 +28,9 @@ SLACK_CHANNELS_READ = "slack/channels_read"
 MS_TEAMS_CHANNELS_READ = "ms_teams/channels_read"
 
 _CLOCK_SKEW_SECONDS = 30
-_LOOKUP_TTL_SECONDS = 30.0
+# How long a replica trusts a key lookup: `keys revoke` must reach every replica within 5 s
+# (CONTRACT §4), without a database read per request.
+LOOKUP_TTL_SECONDS = 4.0
 _MAX_USER_TOKEN_BYTES = 16 * 1024
 
 EntityPath = tuple[str, ...]
@@ -176,7 +178,7 @@ class Authenticator:
         match = await self._credentials.find(key)
         if len(self._api_keys) > 10_000:
             self._api_keys.clear()
-        self._api_keys[key] = (now + _LOOKUP_TTL_SECONDS, match)
+        self._api_keys[key] = (now + LOOKUP_TTL_SECONDS, match)
         return match
 
     async def _keys(self, environment_id: str) -> list[RSAKey]:
@@ -186,7 +188,7 @@ class Authenticator:
             return cached[1]
         pems = await self._credentials.signing_public_pems(environment_id)
         keys = [RSAKey.import_key(pem) for pem in pems]
-        self._signing_keys[environment_id] = (now + _LOOKUP_TTL_SECONDS, keys)
+        self._signing_keys[environment_id] = (now + LOOKUP_TTL_SECONDS, keys)
         return keys
 
 

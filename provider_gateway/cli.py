@@ -1,91 +1,145 @@
-"""`provider-gateway` command line (CONTRACT §1): JSON out, one-line errors, non-zero exits."""
+"""`provider-gateway` command line (CONTRACT §1, §4): JSON out, one-line errors, non-zero exits.
+
+Only argparse is imported up front: `--help` must answer at once, and each command loads
+just what it uses (the HTTP stack for `serve`, the database for the rest, Alembic only when
+the schema is behind)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import dataclasses
+import importlib
 import json
 import logging
-import re
 import sys
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from multidict import MultiDict
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from provider_gateway import __version__
 
-from provider_gateway.audit_events import audit_query, event_json
-from provider_gateway.config import ConfigError, Secret, Settings, load_settings
-from provider_gateway.crypto import UndecryptableError
-from provider_gateway.errors import GatewayError, InvalidParams
-from provider_gateway.gateway import Gateway, open_gateway
-from provider_gateway.models import Channel, Provider
-from provider_gateway.ms_teams.credentials import certificate_credential
-from provider_gateway.progress import ProgressLine
-from provider_gateway.storage.database import migrate
-from provider_gateway.storage.rotation import BATCH_SIZE, rotate_encryption_key
-from provider_gateway.web.logs import configure_logging
+if TYPE_CHECKING:
+    from provider_gateway.config import Settings
+    from provider_gateway.gateway import Gateway
 
 log = logging.getLogger("provider_gateway")
-CLI_ACTOR = "cli"
-_ENVIRONMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# rotate-encryption-key's batch (storage.rotation.BATCH_SIZE, not imported: --help stays fast)
+ROTATION_BATCH_SIZE = 500
+
+# (command, action) -> "module:function" under provider_gateway.commands, imported on use.
+HANDLERS = {
+    ("environments", "create"): "environments:create",
+    ("environments", "list"): "environments:list_all",
+    ("keys", "create"): "keys:create",
+    ("keys", "list"): "keys:list_pairs",
+    ("keys", "revoke"): "keys:revoke",
+    ("channels", "add"): "channels:add",
+    ("channels", "list"): "channels:list_all",
+    ("channels", "show"): "channels:show",
+    ("channels", "update"): "channels:update",
+    ("channels", "remove"): "channels:remove",
+    ("tenants", "list"): "tenants:list_connected",
+    ("audit", None): "audit:search",
+}
+# Commands that only read: on SQLite they never create a database (a missing one means the
+# command runs elsewhere than `serve` does, or with another GATEWAY_DATA_DIR).
+READ_ONLY = {
+    ("environments", "list"),
+    ("keys", "list"),
+    ("channels", "list"),
+    ("channels", "show"),
+    ("tenants", "list"),
+    ("audit", None),
+}
 
 
-class CommandError(Exception):
-    """Bad input to a command; printed as one line."""
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it says so itself."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.required
+            or action.default in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("allow_abbrev", False)  # flags are named in errors as typed
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _port(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port (1-65535)")
+    return int(raw)
+
+
+def _group(commands: Any, name: str, help_text: str) -> Any:
+    """A command with actions (`keys create`); given without one, it prints its help."""
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(group=parser)
+    return parser.add_subparsers(dest="action", parser_class=_Parser, metavar="ACTION")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="provider-gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="provider-gateway",
+        description="A self-hosted, Knock-compatible Providers API for Slack and Microsoft "
+        "Teams. Configured by GATEWAY_* environment variables; commands print JSON.",
+    )
+    parser.add_argument("--version", action="version", version=f"provider-gateway {__version__}")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=_port, default=8080, help="port to listen on")
     demo = commands.add_parser(
         "demo",
         help="the service with simulated Slack and Microsoft, a page at / and throwaway keys",
     )
-    demo.add_argument("--port", type=int, default=8080)
-
+    demo.add_argument("--port", type=_port, default=8080, help="port to listen on")
     commands.add_parser("migrate", help="create or upgrade the database schema")
-
-    environments = commands.add_parser("environments", help="manage environments")
-    env_commands = environments.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    env_create = env_commands.add_parser("create", help="create an environment")
-    env_create.add_argument("name")
-
-    keys = commands.add_parser("keys", help="manage API keys")
-    key_commands = keys.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    key_create = key_commands.add_parser("create", help="issue pk_/sk_ keys and a signing key")
-    key_create.add_argument("--environment", required=True)
-
-    channels = commands.add_parser("channels", help="manage Slack and Teams channels")
-    channel_commands = channels.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    add = channel_commands.add_parser("add", help="register a Slack app or an Entra app")
-    add.add_argument("provider", choices=["slack", "ms-teams"])
-    add.add_argument("--client-id", required=True)
-    add.add_argument("--client-secret", help="the secret, or - to read stdin")
-    add.add_argument(
-        "--client-certificate",
-        help="ms-teams only, instead of a secret: a PEM file with the private key and certificate",
+    doctor = commands.add_parser(
+        "doctor", help="check the configuration, the stored data and each app's credentials"
     )
-    add.add_argument("--app-id")
-    add.add_argument(
-        "--signing-secret", help="slack only: the app's signing secret, for the Events API"
+    doctor.add_argument(
+        "--json", action="store_true", help="print a JSON list (default: one line per check)"
     )
-    add.add_argument("--id", dest="channel_id")
-    add.add_argument("--environment")
-    channel_commands.add_parser("list", help="list channels (never their secrets)")
+
+    environments = _group(commands, "environments", "manage environments")
+    environments.add_parser("create", help="create an environment").add_argument(
+        "name", help="e.g. production"
+    )
+    environments.add_parser("list", help="list environments")
+
+    keys = _group(commands, "keys", "manage API key pairs (pk_, sk_ and a signing key)")
+    for action, help_text in (
+        ("create", "issue a key pair (shown once)"),
+        ("list", "list key pairs (the sk_ by its last four characters)"),
+    ):
+        keys.add_parser(action, help=help_text).add_argument(
+            "--environment", required=True, help="the environment's name"
+        )
+    keys.add_parser("revoke", help="revoke a key pair: both keys and its signing key").add_argument(
+        "id", help="the pair's id (see: keys list)"
+    )
+
+    _channel_commands(_group(commands, "channels", "manage Slack and Teams channels"))
+
+    tenants = _group(commands, "tenants", "see who is connected")
+    tenants.add_parser("list", help="tenants connected through a channel").add_argument(
+        "--channel", required=True, help="the channel's id"
+    )
 
     rotate = commands.add_parser(
         "rotate-encryption-key",
@@ -93,53 +147,110 @@ def build_parser() -> argparse.ArgumentParser:
         "runs; Ctrl+C stops it, running it again resumes)",
     )
     rotate.add_argument(
-        "--batch-size", type=_positive_int, default=BATCH_SIZE, help="rows per transaction"
+        "--batch-size",
+        type=_positive_int,
+        default=ROTATION_BATCH_SIZE,
+        help="rows re-encrypted per transaction",
     )
 
     audit = commands.add_parser("audit", help="show the audit log, newest first")
-    audit.add_argument("--environment", help="only this environment")
-    audit.add_argument("--target", help="e.g. objects/$tenants/acme or users/u1")
-    audit.add_argument("--channel", dest="channel_id")
+    audit.add_argument("--environment", help="only this environment (default: all)")
+    audit.add_argument("--target", help="e.g. objects/$tenants/acme or users/u1 (default: all)")
+    audit.add_argument("--channel", dest="channel_id", help="a channel's id (default: all)")
     audit.add_argument(
-        "--action", dest="actions", action="append", default=[], help="repeatable, e.g. install"
+        "--action",
+        dest="actions",
+        action="append",
+        default=[],
+        help="repeatable, e.g. install (default: all)",
     )
-    audit.add_argument("--since", help="ISO 8601 timestamp")
-    audit.add_argument("--until", help="ISO 8601 timestamp")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--since", help="ISO 8601 timestamp (default: the beginning)")
+    audit.add_argument("--until", help="ISO 8601 timestamp (default: now)")
+    audit.add_argument("--limit", type=int, default=50, help="at most this many events")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "demo":  # builds its own settings: nothing of the environment's
-            from provider_gateway.demo.runner import PortInUse, run_demo
+def _channel_commands(channels: Any) -> None:
+    add = channels.add_parser("add", help="register a Slack app or an Entra app")
+    add.add_argument("provider", choices=["slack", "ms-teams"], help="the app's provider")
+    add.add_argument("--client-id", required=True, help="Slack Client ID, or the Entra app's GUID")
+    add.add_argument("--client-secret", help="the secret, or - to read stdin (default: none)")
+    add.add_argument(
+        "--client-certificate",
+        help="ms-teams, instead of a secret: a PEM file with the private key and certificate "
+        "(default: none)",
+    )
+    add.add_argument("--app-id", help="Slack App ID, checked at install (default: not checked)")
+    add.add_argument(
+        "--signing-secret",
+        help="slack: the app's signing secret for the Events API, or - (default: no events)",
+    )
+    add.add_argument("--id", dest="channel_id", help="the channel id (default: a new UUID)")
+    add.add_argument(
+        "--environment", help="serve only this environment (default: every environment)"
+    )
+    channels.add_parser("list", help="list channels (never their secrets)")
+    channels.add_parser("show", help="one channel (never its secrets)").add_argument(
+        "id", help="the channel's id"
+    )
+    update = channels.add_parser("update", help="change a channel's app credentials")
+    update.add_argument("id", help="the channel's id")
+    update.add_argument("--client-id", help="a new client id (default: unchanged)")
+    update.add_argument(
+        "--client-secret", help="a new secret, or - to read stdin (default: unchanged)"
+    )
+    update.add_argument(
+        "--client-certificate", help="ms-teams: a new PEM file instead (default: unchanged)"
+    )
+    update.add_argument("--app-id", help="a new App ID, '' to clear it (default: unchanged)")
+    update.add_argument(
+        "--signing-secret", help="slack: a new signing secret, or - (default: unchanged)"
+    )
+    remove = channels.add_parser(
+        "remove", help="remove a channel; refused while tenants are connected"
+    )
+    remove.add_argument("id", help="the channel's id")
+    remove.add_argument(
+        "--force",
+        action="store_true",
+        help="remove it even with tenants connected, and their channel data (default: refuse)",
+    )
 
-            try:
-                return run_demo(args.port)
-            except PortInUse as error:
-                raise CommandError(str(error)) from None
-        settings = load_settings()
-        configure_logging(settings)
-        if args.command == "serve":
-            return _serve(settings, args.host, args.port)
-        result = asyncio.run(_run(settings, args))
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if getattr(args, "group", None) is not None and args.action is None:
+        args.group.print_help()
+        return 2
+    try:
+        return _dispatch(args)
     except KeyboardInterrupt:
         return 130
-    except (ConfigError, CommandError, GatewayError, UndecryptableError) as exc:
-        return _fail(str(exc))
-    except DBAPIError as exc:
-        return _fail(f"database error: {_first_line(exc.orig)}")
-    except SQLAlchemyError as exc:
-        return _fail(f"database error: {type(exc).__name__}")
-    except OSError as exc:
-        return _fail(f"cannot reach a dependency: {_first_line(exc)}")
-    except Exception as exc:  # a bug: still one line for the operator, details at debug level
-        log.debug("unexpected error", exc_info=True)
-        return _fail(
-            f"unexpected {type(exc).__name__}: {_first_line(exc)} "
-            "(GATEWAY_LOG_LEVEL=debug shows details)"
-        )
+    except Exception as exc:  # every failure is one line; see `_describe_failure`
+        return _fail(_describe_failure(exc))
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":  # builds its own settings: nothing of the environment's
+        from provider_gateway.demo.runner import run_demo
+
+        return run_demo(args.port)
+    from provider_gateway.config import load_settings
+    from provider_gateway.web.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    if args.command == "serve":
+        return _serve(settings, args.host, args.port)
+    if args.command == "doctor":
+        from provider_gateway.doctor import run_doctor
+
+        return run_doctor(settings, as_json=args.json)
+    result = asyncio.run(_run(settings, args))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -149,145 +260,74 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _first_line(error: object) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def _describe_failure(exc: Exception) -> str:
+    from provider_gateway.failures import describe_failure
+
+    message = describe_failure(exc)
+    if message is None:  # a bug: still one line for the operator, details at debug level
+        log.debug("unexpected error", exc_info=exc)
+        text = str(exc).strip().splitlines()
+        message = (
+            f"unexpected {type(exc).__name__}: {text[0] if text else ''} "
+            "(GATEWAY_LOG_LEVEL=debug shows details)"
+        )
+    return message
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
     from aiohttp import web
 
     from provider_gateway.app import RUNNER_OPTIONS, create_app
+    from provider_gateway.failures import database_errors
+    from provider_gateway.serving import listening_socket, log_startup_summary, warm_imports
 
+    sock = listening_socket(host, port)  # a taken port fails here, before any start-up work
     if settings.public_url is None:
         shown_host = "localhost" if host in {"0.0.0.0", "::"} else host  # noqa: S104
         settings = dataclasses.replace(settings, public_url=f"http://{shown_host}:{port}")
-    web.run_app(
-        create_app(settings),
-        host=host,
-        port=port,
-        **RUNNER_OPTIONS,
-        print=lambda message: log.info(" ".join(message.split()).strip("= ")),
-        shutdown_timeout=10.0,
-    )
+    app = create_app(settings)
+    app.on_startup.append(log_startup_summary)
+
+    def ready(_aiohttp_banner: str) -> None:
+        log.info("ready: listening on http://%s:%s", host, port)
+        warm_imports()
+
+    with sock, database_errors(settings):  # closed also when start-up fails before serving
+        web.run_app(app, sock=sock, **RUNNER_OPTIONS, print=ready, shutdown_timeout=10.0)
     return 0
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> Any:
-    handlers: dict[
-        tuple[str, str | None], Callable[[Gateway, argparse.Namespace], Awaitable[Any]]
-    ] = {
-        ("environments", "create"): _create_environment,
-        ("keys", "create"): _create_keys,
-        ("channels", "add"): _add_channel,
-        ("channels", "list"): _list_channels,
-        ("rotate-encryption-key", None): _rotate,
-        ("audit", None): _audit,
-    }
+    from provider_gateway.failures import database_errors
+    from provider_gateway.gateway import open_gateway
+
+    command = (args.command, getattr(args, "action", None))
     if args.command == "migrate":
-        async with open_gateway(settings, run_migrations=False) as gateway:
-            revision = await migrate(gateway.engine, gateway.key_ring)
+        from provider_gateway.storage.database import migrate
+
+        with database_errors(settings):
+            async with open_gateway(settings, run_migrations=False) as gateway:
+                revision = await migrate(gateway.engine, gateway.key_ring)
         return {"migrated": True, "revision": revision}
-    handler = handlers[(args.command, getattr(args, "action", None))]
-    async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
-        return await handler(gateway, args)
+    if command in READ_ONLY:
+        from provider_gateway.commands import require_existing_database
 
-
-async def _create_environment(gateway: Gateway, args: argparse.Namespace) -> Any:
-    if not _ENVIRONMENT_NAME.match(args.name):
-        raise CommandError("an environment name is letters, digits, '.', '_' or '-' (1-100)")
-    environment = await gateway.environments.create(args.name, actor=CLI_ACTOR)
-    return {
-        "id": environment.id,
-        "name": environment.name,
-        "created_at": environment.created_at.isoformat(),
-    }
-
-
-async def _create_keys(gateway: Gateway, args: argparse.Namespace) -> Any:
-    environment = await gateway.environments.by_name(args.environment)
-    if environment is None:
-        raise CommandError(f"no environment named {args.environment!r}")
-    issued = await gateway.credentials.issue(environment, actor=CLI_ACTOR)
-    return {
-        "environment": environment.name,
-        "public_key": issued.public_key,
-        "secret_key": issued.secret_key,
-        "signing_key": issued.signing_key_pem,
-    }
-
-
-async def _add_channel(gateway: Gateway, args: argparse.Namespace) -> Any:
-    secret = _client_credential(args)
-    if not args.client_id.strip():
-        raise CommandError("--client-id must not be empty")
-    if args.channel_id is not None:
-        try:
-            args.channel_id = str(uuid.UUID(args.channel_id))
-        except ValueError:
-            raise CommandError(f"--id {args.channel_id!r} is not a UUID") from None
-    environment_id = None
-    if args.environment is not None:
-        environment = await gateway.environments.by_name(args.environment)
-        if environment is None:
-            raise CommandError(f"no environment named {args.environment!r}")
-        environment_id = environment.id
-    provider: Provider = args.provider
-    if args.signing_secret is not None and provider != "slack":
-        raise CommandError("--signing-secret is for slack channels")
-    channel = await gateway.channels.add(
-        provider=provider,
-        client_id=args.client_id.strip(),
-        client_secret=Secret(secret),
-        app_id=args.app_id,
-        channel_id=args.channel_id,
-        environment_id=environment_id,
-        signing_secret=Secret(args.signing_secret) if args.signing_secret else None,
-        actor=CLI_ACTOR,
-    )
-    return await _describe_channel(gateway, channel)
-
-
-def _client_credential(args: argparse.Namespace) -> str:
-    if (args.client_secret is None) == (args.client_certificate is None):
-        raise CommandError("give exactly one of --client-secret and --client-certificate")
-    if args.client_certificate is not None:
-        if args.provider != "ms-teams":
-            raise CommandError("--client-certificate is for ms-teams channels")
-        try:
-            pem = Path(args.client_certificate).read_text(encoding="ascii")
-            credential = certificate_credential(pem)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise CommandError(f"--client-certificate: {_first_line(exc)}") from None
-        if credential is None:
-            raise CommandError("--client-certificate: not a PEM file")
-        return pem
-    read_stdin = args.client_secret == "-"  # noqa: S105 - "-" means "read the secret from stdin"
-    secret: str = sys.stdin.readline().strip() if read_stdin else args.client_secret
-    if not secret:
-        raise CommandError("--client-secret must not be empty")
-    return secret
-
-
-async def _list_channels(gateway: Gateway, _args: argparse.Namespace) -> Any:
-    return [await _describe_channel(gateway, channel) for channel in await gateway.channels.all()]
-
-
-async def _describe_channel(gateway: Gateway, channel: Channel) -> dict[str, Any]:
-    environment = (
-        await gateway.environments.by_id(channel.environment_id) if channel.environment_id else None
-    )
-    return {
-        "id": channel.id,
-        "provider": channel.provider,
-        "client_id": channel.client_id,
-        "app_id": channel.app_id,
-        "events": channel.signing_secret is not None,
-        "environment": environment.name if environment else None,
-        "created_at": channel.created_at.isoformat(),
-    }
+        require_existing_database(settings)
+    if args.command == "rotate-encryption-key":
+        handler = _rotate
+    else:
+        module, function = HANDLERS[command].split(":")
+        handler = getattr(importlib.import_module(f"provider_gateway.commands.{module}"), function)
+    with database_errors(settings):
+        async with open_gateway(settings, run_migrations=settings.auto_migrate) as gateway:
+            return await handler(gateway, args)
 
 
 async def _rotate(gateway: Gateway, args: argparse.Namespace) -> Any:
+    from provider_gateway.commands import CLI_ACTOR
+    from provider_gateway.progress import ProgressLine
+    from provider_gateway.storage.rotation import rotate_encryption_key
+
     line = ProgressLine(sys.stderr, "rows")
     try:
         report = await rotate_encryption_key(
@@ -313,31 +353,3 @@ def _positive_int(raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a positive whole number")
     return int(raw)
-
-
-async def _audit(gateway: Gateway, args: argparse.Namespace) -> Any:
-    environment_id = None
-    if args.environment:
-        environment = await gateway.environments.by_name(args.environment)
-        if environment is None:
-            raise CommandError(f"no environment named {args.environment!r}")
-        environment_id = environment.id
-    params = MultiDict[str]()
-    for name, value in (
-        ("target", args.target),
-        ("channel_id", args.channel_id),
-        ("starting_at", args.since),
-        ("ending_at", args.until),
-        ("page_size", str(args.limit)),
-    ):
-        if value:
-            params[name] = value
-    for action in args.actions:
-        params.add("action", action)
-    try:
-        query = audit_query(params, environment_id)
-    except InvalidParams as error:
-        raise CommandError(
-            str(error).replace("starting_at", "--since").replace("ending_at", "--until")
-        ) from None
-    return [event_json(event) for event in await gateway.audit.search(query)]

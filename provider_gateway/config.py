@@ -110,6 +110,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     reader = _Reader(env)
     data_dir = reader.get("GATEWAY_DATA_DIR", Path, default=Path("./.provider-gateway"))
     assert data_dir is not None
+    # Made absolute once, at start-up (and logged): nothing later can move it.
+    data_dir = data_dir.absolute()
     database_url = reader.get(
         "GATEWAY_DATABASE_URL",
         _database_url,

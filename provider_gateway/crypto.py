@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from provider_gateway.config import Secret, Settings
+from provider_gateway.config import ConfigError, Secret, Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,14 @@ class KeyRing:
         self._primary = Fernet(keys[0].reveal())
         self._ring = MultiFernet([Fernet(key.reveal()) for key in keys])
         self._raw = tuple(base64.urlsafe_b64decode(key.reveal()) for key in keys)
+        self.size = len(keys)
+        # Set when a request met stored data no key decrypts; /readyz then answers 503. Keys
+        # only change with a restart, so it stays set until then.
+        self.unreadable: str | None = None
+
+    def mark_unreadable(self, reason: str) -> None:
+        if self.unreadable is None:
+            self.unreadable = reason
 
     def encrypt(self, plaintext: bytes) -> str:
         return self._ring.encrypt(plaintext).decode("ascii")
@@ -89,9 +97,16 @@ class SealedSecret:
 
 
 def load_key_ring(settings: Settings) -> KeyRing:
-    """The configured keys, or a key generated once into the data dir (with a warning)."""
+    """The configured keys, or on SQLite a key generated once into the data dir (with a
+    warning). A shared database never gets a generated key: each replica would make its own."""
     if settings.encryption_keys:
         return KeyRing(settings.encryption_keys)
+    if not settings.is_sqlite:
+        raise ConfigError(
+            "GATEWAY_ENCRYPTION_KEYS is required with a PostgreSQL database (make a key with: "
+            "python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        )
     return KeyRing((_generated_key(settings.data_dir),))
 
 

@@ -49,6 +49,7 @@ from provider_gateway.keys import (
     public_pem_of,
 )
 from provider_gateway.ms_teams.credentials import certificate_credential
+from provider_gateway.storage.credentials import DeclaredPair
 
 ACTOR = "channels_file"
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
@@ -170,18 +171,11 @@ async def apply_channels_file(gateway: Gateway, declared: ChannelsFile) -> None:
         if environment is None:
             environment = await gateway.environments.create(declared_environment.name, actor=ACTOR)
         environment_ids[environment.name] = environment.id
-        api_keys = [
-            key
+        pairs = [
+            DeclaredPair(keys.public_key, keys.secret_key, keys.signing_public_pem())
             for keys in declared_environment.keys
-            for key in (keys.public_key, keys.secret_key)
-            if key is not None
         ]
-        pems = [
-            pem
-            for keys in declared_environment.keys
-            if (pem := keys.signing_public_pem()) is not None
-        ]
-        await gateway.credentials.import_keys(environment, api_keys, pems)
+        await gateway.credentials.import_keys(environment, pairs)
     for channel in declared.channels:
         await gateway.channels.declare(
             channel_id=channel.id,

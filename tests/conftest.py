@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -97,3 +99,41 @@ async def client(aiohttp_client: Callable[..., object], settings: Settings) -> T
 @pytest.fixture
 async def world(client: TestClient) -> World:
     return await seed_world(client.app[GATEWAY])
+
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The environment an operator's CLI runs with: this test's database and KEY_A."""
+    return {
+        "GATEWAY_DATA_DIR": str(tmp_path / "data"),
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_ENCRYPTION_KEYS": KEY_A,
+        "GATEWAY_LOG_FORMAT": "text",
+    }
+
+
+@pytest.fixture
+def run(cli_env: dict[str, str]) -> Run:
+    """`provider-gateway ARGS` as a subprocess (`python=True`: ARGS go to the interpreter)."""
+
+    def run(
+        *args: str, keys: str = KEY_A, stdin: str | None = None, python: bool = False, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {**os.environ, **cli_env, "GATEWAY_ENCRYPTION_KEYS": keys, **env}
+        command = (
+            [sys.executable, *args] if python else [sys.executable, "-m", "provider_gateway", *args]
+        )
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=environ,
+            input=stdin,
+            timeout=60,
+            check=False,
+        )
+
+    return run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -136,3 +137,19 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def cli_json(result: subprocess.CompletedProcess[str]) -> Any:
+    """A CLI command's JSON output, after checking it succeeded."""
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], contains: str) -> None:
+    """A CLI failure as operators should see it: non-zero, one line on stderr, no traceback."""
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert contains in lines[0], lines[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from provider_gateway.web.appkeys import GATEWAY
+from tests.conftest import KEY_A
 from tests.support import World, object_uri
 
 
@@ -115,6 +116,7 @@ def test_cli_audit(tmp_path: Path, database_url: str) -> None:
         **os.environ,
         "GATEWAY_DATA_DIR": str(tmp_path / "data"),
         "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_ENCRYPTION_KEYS": KEY_A,  # required with PostgreSQL
         "GATEWAY_LOG_FORMAT": "text",
     }
 

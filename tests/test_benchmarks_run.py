@@ -45,6 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
             ["--tenants", "300", "--baseline", "20", "--samples", "5"],
             r"^rotate-encryption-key: 30\d rows in ",
         ),
+        (
+            "bench.startup",
+            ["--rounds", "1"],
+            r"^  provider-gateway serve \(to /readyz 200\) +\d+\.\d{3} s +\d+\.\d\dx$",
+        ),
     ],
 )
 def test_benchmark_runs(module: str, args: list[str], line: str) -> None:

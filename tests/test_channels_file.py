@@ -21,7 +21,7 @@ from provider_gateway.gateway import open_gateway
 from provider_gateway.keys import new_api_key, new_signing_key
 from provider_gateway.storage.schema import audit_events, signing_keys
 from provider_gateway.web.appkeys import GATEWAY
-from tests.support import World, object_uri, serve
+from tests.support import World, free_port, object_uri, serve
 
 SLACK_ID = "8b5f2c1e-3d4a-4f6b-9c1d-2e3f4a5b6c7d"
 CHANNEL = f'[[channels]]\nid = "{SLACK_ID}"\nclient_id = "a"\nclient_secret = "b"\n'
@@ -179,7 +179,7 @@ def test_a_bad_file_is_one_line_naming_the_variable(
 def test_serve_refuses_to_start_on_a_bad_file(tmp_path: Path) -> None:
     path = _write(tmp_path, '[[channels]]\nid = "nope"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "provider_gateway", "serve", "--port", "0"],
+        [sys.executable, "-m", "provider_gateway", "serve", "--port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,8 +10,8 @@ from provider_gateway.config import ConfigError, Secret, load_settings
 
 def test_defaults_are_the_embedded_ones() -> None:
     settings = load_settings({})
-    assert settings.data_dir == Path(".provider-gateway")
-    assert settings.database_url.reveal() == "sqlite:///.provider-gateway/gateway.db"
+    assert settings.data_dir == Path.cwd() / ".provider-gateway"
+    assert settings.database_url.reveal() == f"sqlite:///{Path.cwd()}/.provider-gateway/gateway.db"
     assert settings.redis_url is None
     assert settings.encryption_keys == ()
     assert settings.slack_api_url == "https://slack.com/api/"

@@ -183,6 +183,41 @@ async def test_slack_connect_pick_two_channels_and_disconnect(demo: Demo) -> Non
             assert not (await _json(r))["data"].get("token")
 
 
+def _curl(line: str) -> Any:
+    """Run a banner line as printed, through a shell, as someone pasting it would."""
+    ran = subprocess.run(
+        ["bash", "-c", line], capture_output=True, text=True, timeout=30, check=True
+    )
+    return json.loads(ran.stdout)
+
+
+async def test_the_printed_curl_lines_run_as_they_are(demo: Demo) -> None:
+    lines = [line.strip() for line in demo.banner.splitlines() if line.strip().startswith("curl")]
+    assert all(line.startswith("curl -g -H 'Authorization: Bearer sk_") for line in lines)
+    by_kind = {
+        re.sub(r".*/v1/(?:providers/)?([^/]+)/[^/]+/([a-z_]+)['?].*", r"\1 \2", line): line
+        for line in lines
+    }
+    slack = f"{demo.url}/v1/providers/slack/{demo.config['slack']['channel_id']}"
+    async with aiohttp.ClientSession() as session:
+        nonce = str(uuid.uuid4())
+        location = await _consent(session, _slack_authorize_url(demo, nonce), "allow")
+        assert (await _callback(session, location))["type"] == "authComplete"
+        try:
+            assert _curl(by_kind["slack auth_check"]) == {"connection": {"ok": True}}
+            listed = _curl(by_kind["slack channels"])
+            assert len(listed["slack_channels"]) == 5
+            assert listed["next_cursor"]
+            assert _curl(by_kind["ms-teams auth_check"])["message"] == (
+                "Microsoft Teams tenant ID not set."
+            )
+            assert _curl(by_kind["ms-teams teams"])["status"] == 403
+            [channel_data] = [line for line in lines if "/channel_data/" in line]
+            assert _curl(channel_data)["data"]["token"]["access_token"].startswith("xoxb-")
+        finally:
+            await _disconnect(session, demo, slack, SLACK_TENANT, "Access token not set.")
+
+
 async def test_a_cancelled_slack_consent_fails_and_stores_nothing(demo: Demo) -> None:
     other_tenant = {**TENANT, "object_id": "cancelled-tenant"}
     async with aiohttp.ClientSession() as session:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import ALLOWED_ORIGIN
@@ -50,7 +53,11 @@ async def test_healthz_readyz_and_openapi(client: TestClient) -> None:
     assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"database": "ok", "redis": "in-process"}
+    assert (await ready.json())["checks"] == {
+        "database": "ok",
+        "redis": "in-process",
+        "encryption_keys": "ok",
+    }
     spec = await (await client.get("/openapi.json")).json()
     paths = spec["paths"]
     assert "/v1/providers/slack/{channel_id}/channels" in paths  # the seed spec
@@ -101,3 +108,22 @@ def test_the_openapi_document_is_valid() -> None:
     from provider_gateway.web.ops import openapi_document
 
     validate(openapi_document())  # type: ignore[arg-type]
+    validate(openapi_document("https://gateway.example.com"))  # type: ignore[arg-type]
+
+
+async def test_the_openapi_document_is_this_gateways(
+    aiohttp_client: Any, make_settings: Any
+) -> None:
+    from provider_gateway.app import create_app
+    from tests.support import serve
+
+    public = "https://gateway.example.com"
+    client = await serve(aiohttp_client, create_app(make_settings(GATEWAY_PUBLIC_URL=public)))
+    text = await (await client.get("/openapi.json")).text()
+    spec = json.loads(text)
+    assert spec["servers"] == [{"url": public}]
+    assert spec["info"]["license"]["name"] == "Apache-2.0"
+    assert "Knock" not in spec["info"].get("contact", {}).get("name", "")
+    assert "x-struct" not in text
+    assert "x-validate" not in text
+    assert "Elixir." not in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,13 +66,13 @@ async def test_the_pool_settings_reach_postgresql(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
-async def test_the_service_logs_its_pool_settings_at_start_up(
+async def test_the_start_up_summary_names_the_pool_settings(
     postgres_url: str,
     tmp_path: Path,
     aiohttp_client: Callable[..., object],
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
+    from provider_gateway.serving import startup_summary
+
     settings = load_settings(
         {
             "GATEWAY_DATA_DIR": str(tmp_path),
@@ -82,8 +81,8 @@ async def test_the_service_logs_its_pool_settings_at_start_up(
             "GATEWAY_DATABASE_POOL_SIZE": "4",
         }
     )
-    await serve(aiohttp_client, create_app(settings))
-    assert (
-        "database pool: pool_size=4 max_overflow=10 pool_timeout=10s statement_timeout=30s"
-        in caplog.text
+    client = await serve(aiohttp_client, create_app(settings))
+    summary = await startup_summary(client.app)
+    assert summary["database_pool"] == (
+        "pool_size=4 max_overflow=10 pool_timeout=10s statement_timeout=30s"
     )

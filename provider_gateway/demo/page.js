@@ -56,18 +56,34 @@ async function showStored() {
   document.getElementById("stored").textContent = JSON.stringify(stored, null, 2);
 }
 
-// Opens the provider's consent screen in a popup and resolves with the callback page's message.
+// How often, and for how long after it closed, the page looks for the popup's message.
+const POPUP_POLL_MS = 300;
+const POPUP_GRACE_MS = 1000;
+
+// Opens the provider's consent screen in a popup and resolves with the callback page's
+// message, or {type: "closed"} when the popup was closed (or never opened) without one.
 function authorizeInPopup(url, nonce) {
   return new Promise((resolve) => {
     const popup = window.open(url, "_blank", "width=600,height=720");
+    let closedAt = null;
+    const watch = window.setInterval(() => {
+      if (popup && !popup.closed) return;
+      // The callback page posts, then closes itself: give its message time to arrive.
+      closedAt = closedAt ?? Date.now();
+      if (Date.now() - closedAt >= POPUP_GRACE_MS) finish({ type: "closed", blocked: !popup });
+    }, POPUP_POLL_MS);
+    function finish(message) {
+      window.clearInterval(watch);
+      window.removeEventListener("message", onMessage);
+      resolve(message);
+    }
     function onMessage(event) {
       const message = event.data || {};
       if (event.origin !== window.location.origin) return;
       if (message.type !== "authComplete" && message.type !== "authFailed") return;
       if (nonce && message.nonce !== nonce) return;
-      window.removeEventListener("message", onMessage);
       if (popup && !popup.closed) popup.close();
-      resolve(message);
+      finish(message);
     }
     window.addEventListener("message", onMessage);
   });
@@ -111,6 +127,7 @@ class ProviderPanel {
     this.root.dataset.state = state;
     const connected = state === "connected";
     this.connectButton.hidden = connected;
+    this.connectButton.disabled = state === "connecting"; // one consent popup at a time
     this.disconnectButton.hidden = !connected;
     this.picker.hidden = !connected;
   }
@@ -144,6 +161,11 @@ class ProviderPanel {
       this.show("error", `Could not connect (${message.reason || "cancelled"})`);
       return;
     }
+    if (message.type === "closed" && message.blocked) {
+      this.show("error", "The browser blocked the consent popup: allow popups for this page");
+      return;
+    }
+    // Finished, or closed without a word: either way the gateway knows whether it connected.
     await this.refresh();
   }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import secrets
 import signal
 import sys
@@ -35,7 +34,9 @@ from provider_gateway.demo.certificates import issue_loopback_tls
 from provider_gateway.demo.microsoft_simulator import MicrosoftSimulator
 from provider_gateway.demo.page import PageConfig, SlackSetup, TeamsSetup, page_routes
 from provider_gateway.demo.slack_simulator import SCOPES, SlackSimulator
+from provider_gateway.failures import port_taken
 from provider_gateway.gateway import open_gateway
+from provider_gateway.serving import warm_imports
 from provider_gateway.web.logs import configure_logging
 
 LOOPBACK = "127.0.0.1"
@@ -60,10 +61,6 @@ class SimulatorUrls:
     slack: str  # Web API and authorize page
     consent: str  # Microsoft's admin-consent page (plain HTTP, for the browser)
     microsoft_api: str  # Entra and Graph over TLS
-
-
-class PortInUse(Exception):
-    """The demo's port is taken; the message says what to do."""
 
 
 def run_demo(port: int, *, log_level: str = "info", out: TextIO = sys.stdout) -> int:
@@ -111,13 +108,10 @@ async def _demo(port: int, log_level: str, out: TextIO) -> None:
             try:
                 await web.TCPSite(runner, LOOPBACK, port).start()
             except OSError as error:
-                raise PortInUse(
-                    f"cannot listen on {LOOPBACK}:{port} "
-                    f"({os.strerror(error.errno) if error.errno else error}); "
-                    f"try --port {port + 1}"
-                ) from None
+                raise port_taken(LOOPBACK, port, error) from None
             out.write(_banner(public_url, keys, urls, directory))
             out.flush()
+            warm_imports()
             await stop.wait()
             out.write("Stopping: draining requests and deleting the demo's data.\n")
             out.flush()
@@ -250,8 +244,27 @@ def _banner(public_url: str, keys: DemoKeys, urls: SimulatorUrls, directory: Pat
     return (
         "provider-gateway demo: Slack and Microsoft are simulated; nothing leaves this machine.\n"
         f"\n  Open {public_url}/ and connect Slack or Microsoft Teams.\n\n{table}\n\n"
-        f"  Try: curl -H 'Authorization: Bearer {keys.secret_key}' \\\n"
-        f"         '{public_url}/v1/objects/$tenants/{TENANT}/channel_data/"
-        f"{keys.slack_channel_id}'\n\n"
-        "The data directory is deleted on exit. Press Ctrl+C to stop.\n"
+        "  Try, with the secret key (the provider calls once you have connected on the page):\n"
+        + "".join(f"    {line}\n" for line in curl_lines(public_url, keys))
+        + "\nThe data directory is deleted on exit. Press Ctrl+C to stop.\n"
     )
+
+
+def curl_lines(public_url: str, keys: DemoKeys) -> list[str]:
+    """Ready to paste: -g keeps curl from globbing the bracket keys the JS client sends, and
+    the single quotes keep the shell off `$tenants`."""
+    auth = f"-H 'Authorization: Bearer {keys.secret_key}'"
+    slack = f"{public_url}/v1/providers/slack/{keys.slack_channel_id}"
+    teams = f"{public_url}/v1/providers/ms-teams/{keys.teams_channel_id}"
+    slack_tenant, teams_tenant = (
+        f"{name}[object_id]={TENANT}&{name}[collection]=$tenants"
+        for name in ("access_token_object", "ms_teams_tenant_object")
+    )
+    return [
+        f"curl -g {auth} '{public_url}/v1/objects/$tenants/{TENANT}/channel_data/"
+        f"{keys.slack_channel_id}'",
+        f"curl -g {auth} '{slack}/auth_check?{slack_tenant}'",
+        f"curl -g {auth} '{slack}/channels?{slack_tenant}&query_options[limit]=5'",
+        f"curl -g {auth} '{teams}/auth_check?{teams_tenant}'",
+        f"curl -g {auth} '{teams}/teams?{teams_tenant}'",
+    ]

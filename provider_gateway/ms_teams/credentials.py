@@ -15,18 +15,16 @@ import json
 import logging
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msal
-import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from requests.adapters import HTTPAdapter
 
 from provider_gateway.config import Settings
 from provider_gateway.coordination import KeyedLocks
@@ -36,6 +34,10 @@ from provider_gateway.http_client import ssl_context
 from provider_gateway.models import Channel
 from provider_gateway.observe import UpstreamObserver, ignore
 from provider_gateway.shared.state import SharedState
+
+if TYPE_CHECKING:  # msal and requests load on the first token fetch, in the msal threads
+    import msal
+    import requests
 
 log = logging.getLogger(__name__)
 # Fetch a new token this long before the old one expires (msal itself treats < 5 min as expired).
@@ -101,34 +103,40 @@ class SigninCode:
     code_verifier: str
 
 
-class _AppTokensOnly(msal.TokenCache):  # type: ignore[misc]
+def _app_tokens_only() -> Any:
     """msal's cache, keeping app (client-credentials) tokens only: the admin's sign-in is a
     proof, read once; its id and access tokens are never kept."""
+    import msal
 
-    def add(self, event: dict[str, Any], now: float | None = None) -> None:
-        if event.get("grant_type") == "client_credentials":
-            super().add(event, now=now)
+    class AppTokensOnly(msal.TokenCache):  # type: ignore[misc]
+        def add(self, event: dict[str, Any], now: float | None = None) -> None:
+            if event.get("grant_type") == "client_credentials":
+                super().add(event, now=now)
+
+    return AppTokensOnly()
 
 
-class _ContextAdapter(HTTPAdapter):
-    """Verifies with our SSL context: the system roots plus GATEWAY_CA_BUNDLE."""
+def _context_adapter(context: ssl.SSLContext) -> Any:
+    """A requests adapter verifying with our SSL context: system roots plus GATEWAY_CA_BUNDLE."""
+    from requests.adapters import HTTPAdapter
 
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
+    class ContextAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
+    return ContextAdapter()
 
 
 def msal_http_client(settings: Settings) -> requests.Session:
+    import requests
+
     """requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `verify` (msal's too) unless
     trust_env is off; so it is off, and proxies are taken from the environment here."""
     session = requests.Session()
     session.trust_env = False
     session.verify = str(settings.ca_bundle) if settings.ca_bundle else True
-    session.mount("https://", _ContextAdapter(ssl_context(settings)))
+    session.mount("https://", _context_adapter(ssl_context(settings)))
     # HTTPS_PROXY / NO_PROXY for the login host, as trust_env would have read them.
     proxies = requests.utils.get_environ_proxies(settings.ms_login_url)
     session.proxies = {k: v for k, v in proxies.items() if k in {"http", "https"}}
@@ -149,7 +157,9 @@ class GraphTokens:
         self._login_url = settings.ms_login_url
         self._scope = f"{settings.ms_graph_url}/.default"
         self._timeout = settings.upstream_timeout_seconds
-        self._http = msal_http_client(settings)
+        self._settings = settings
+        self._http: requests.Session | None = None  # made in an msal thread, on first use
+        self._http_made = threading.Lock()
         self._locks = locks
         self._executor = executor
         self._clock = clock
@@ -217,7 +227,8 @@ class GraphTokens:
             await self._shared.set(_shared_key(key), sealed.encode(), ttl)
 
     def close(self) -> None:
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
 
     async def _in_thread(
         self, operation: str, function: Callable[..., dict[str, Any]], *args: Any
@@ -230,13 +241,17 @@ class GraphTokens:
         except TokenRefused:
             status = "refused"
             raise
-        except requests.Timeout:
-            status = "timeout"
-            raise UpstreamTimeout("Microsoft Entra did not answer in time") from None
-        except (requests.RequestException, OSError) as exc:
-            status = "network_error"
-            log.warning("entra token request failed: %s", type(exc).__name__)
-            raise UpstreamError("Microsoft Entra could not be reached") from None
+        except Exception as exc:
+            import requests  # msal, which raised this, has loaded it
+
+            if isinstance(exc, requests.Timeout):
+                status = "timeout"
+                raise UpstreamTimeout("Microsoft Entra did not answer in time") from None
+            if isinstance(exc, (requests.RequestException, OSError)):
+                status = "network_error"
+                log.warning("entra token request failed: %s", type(exc).__name__)
+                raise UpstreamError("Microsoft Entra could not be reached") from None
+            raise
         finally:
             self._observe("entra", operation, status, time.perf_counter() - started)
 
@@ -244,6 +259,11 @@ class GraphTokens:
         self, channel: Channel, tenant_id: str, key: str
     ) -> msal.ConfidentialClientApplication:
         """Runs in the msal thread pool: msal discovers the tenant's endpoints on creation."""
+        import msal
+
+        with self._http_made:  # several msal threads may get here first at once
+            if self._http is None:
+                self._http = msal_http_client(self._settings)
         app = self._apps.get(key)
         if app is None:
             try:
@@ -255,7 +275,7 @@ class GraphTokens:
                     http_client=self._http,
                     timeout=self._timeout,
                     instance_discovery=False,  # the authority is the operator's MS_LOGIN_URL
-                    token_cache=_AppTokensOnly(),
+                    token_cache=_app_tokens_only(),
                     exclude_scopes=["offline_access"],  # no refresh token for the sign-in
                 )
             except ValueError:

@@ -6,12 +6,6 @@ import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-
 # Redis answers in well under a millisecond; the bound is generous because the reply is read
 # by our own event loop, which under load may get to it late even when Redis was quick.
 REDIS_TIMEOUT_SECONDS = 1.0
@@ -114,6 +108,12 @@ class RedisBackend:
     """Every failure (refused, reset, slower than REDIS_TIMEOUT_SECONDS) is BackendUnavailable."""
 
     def __init__(self, url: str, prefix: str) -> None:
+        # redis-py is imported only when Redis is configured.
+        import redis.asyncio as redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
@@ -165,6 +165,8 @@ def _ms(seconds: float) -> int:
 
 
 async def _answer(pending: Awaitable[Any]) -> Any:
+    from redis.exceptions import RedisError  # loaded by RedisBackend already: a dict lookup
+
     try:
         return await pending
     except (RedisError, OSError, TimeoutError) as error:

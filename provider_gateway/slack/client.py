@@ -7,15 +7,16 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from provider_gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
 from provider_gateway.http_client import retry_after_seconds
 from provider_gateway.observe import UpstreamObserver, ignore
+
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger(__name__)
 # slack-sdk logs request forms (OAuth codes, refresh tokens) and response bodies (tokens)
@@ -57,6 +58,9 @@ class SlackClient:
         self._observe = observe
 
     def _web(self, token: str | None = None) -> AsyncWebClient:
+        # slack-sdk takes long to import: loaded on first use (serving.warm_imports preloads it).
+        from slack_sdk.web.async_client import AsyncWebClient
+
         # retry_handlers=[]: slack-sdk would otherwise re-send after a connection error, and an
         # OAuth code or refresh token is single-use. Retries are decided here instead.
         return AsyncWebClient(
@@ -136,6 +140,8 @@ class SlackClient:
         *,
         retry_on_429: bool = True,
     ) -> dict[str, Any]:
+        from slack_sdk.errors import SlackApiError
+
         waited = False
         while True:
             started = time.perf_counter()

@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from slack_sdk.signature import Clock, SignatureVerifier
+from typing import TYPE_CHECKING, Any, cast
 
 from provider_gateway import inputs
 from provider_gateway.errors import InvalidParams, InvalidSignature
@@ -22,6 +20,9 @@ from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel
 from provider_gateway.slack.models import holds_token
 from provider_gateway.tenant_credentials import remove_credential
+
+if TYPE_CHECKING:
+    from slack_sdk.signature import Clock
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,12 @@ class SlackEvents:
         signature = headers.get("X-Slack-Signature", "")
         if not timestamp or not signature:
             raise InvalidSignature()
+        from slack_sdk.signature import SignatureVerifier  # loaded on first use: see serving
+
         for channel in await self._gateway.channels.with_signing_secrets():
             assert channel.signing_secret is not None
-            verifier = SignatureVerifier(channel.signing_secret.reveal(), clock=_Clock(self._clock))
+            clock = cast("Clock", _Clock(self._clock))  # it only calls now()
+            verifier = SignatureVerifier(channel.signing_secret.reveal(), clock=clock)
             if verifier.is_valid(body, timestamp, signature):  # constant-time, 5-minute window
                 return channel
         raise InvalidSignature()
@@ -107,8 +111,9 @@ def _matches(
     return bool(same_install) and (bots is None or token.get("bot_user_id") in bots)
 
 
-class _Clock(Clock):
-    """slack-sdk's verifier asks its clock for now(); ours is injectable for tests."""
+class _Clock:
+    """slack-sdk's verifier asks its clock (a slack_sdk.signature.Clock) for now(); ours is
+    injectable for tests."""
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now

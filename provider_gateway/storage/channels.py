@@ -20,8 +20,9 @@ from provider_gateway.storage.clock import as_utc, utcnow
 from provider_gateway.storage.schema import channels
 
 # Channels change rarely (CLI, channels file); every API call looks one up. Only found
-# channels are remembered, so a channel added a moment ago is seen at once.
-_CHANNEL_CACHE_SECONDS = 10.0
+# channels are remembered, so a channel added a moment ago is seen at once, and an updated
+# or removed one within this many seconds on every replica.
+CHANNEL_CACHE_SECONDS = 5.0
 
 
 class ChannelStore:
@@ -144,6 +145,53 @@ class ChannelStore:
                 ),
             )
 
+    async def update(
+        self,
+        channel: Channel,
+        *,
+        client_id: str | None = None,
+        client_secret: Secret | None = None,
+        app_id: str | None = None,
+        signing_secret: Secret | None = None,
+        actor: str,
+    ) -> Channel:
+        """Change the given credentials (None: keep); an empty `app_id` clears it."""
+        values: dict[str, Any] = {}
+        if client_id is not None:
+            values["client_id"] = client_id
+        if client_secret is not None:
+            values["client_secret_encrypted"] = self._seal(client_secret)
+        if app_id is not None:
+            values["app_id"] = app_id or None
+        if signing_secret is not None:
+            values["signing_secret_encrypted"] = self._seal(signing_secret)
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                update(channels).where(channels.c.id == channel.id).values(values)
+            )
+            await record(
+                connection,
+                AuditEntry(
+                    "channel.updated",
+                    actor,
+                    environment_id=channel.environment_id,
+                    channel_id=channel.id,
+                    details={
+                        "provider": channel.provider,
+                        "client_id": values.get("client_id", channel.client_id),
+                        "changed": sorted(name.removesuffix("_encrypted") for name in values),
+                    },
+                ),
+            )
+        self.forget(channel.id)
+        updated = await self._load(channel.id)
+        assert updated is not None
+        return updated
+
+    def forget(self, channel_id: str) -> None:
+        """Drop this process's cached copy (other replicas' expire on their own)."""
+        self._recent.pop(channel_id, None)
+
     @staticmethod
     def _same_secret(stored: Revealable | None, declared: Secret | None) -> bool:
         if stored is None or declared is None:
@@ -161,7 +209,7 @@ class ChannelStore:
         if channel is not None:
             if len(self._recent) > 10_000:
                 self._recent.clear()
-            self._recent[channel_id] = (time.monotonic() + _CHANNEL_CACHE_SECONDS, channel)
+            self._recent[channel_id] = (time.monotonic() + CHANNEL_CACHE_SECONDS, channel)
         return channel
 
     async def _load(self, channel_id: str) -> Channel | None:

@@ -30,6 +30,11 @@ SECRET_COLUMNS: tuple[tuple[Table, Any, Any], ...] = (
     (channels, channels.c.id, channels.c.signing_secret_encrypted),
     (audit_events, audit_events.c.id, audit_events.c.sealed_details),
 )
+# Every ciphertext the gateway stores (channel data in batches, by key_id, in rotation).
+ENCRYPTED_COLUMNS: tuple[tuple[Table, Any, Any], ...] = (
+    *SECRET_COLUMNS,
+    (channel_data, channel_data.c.id, channel_data.c.payload_encrypted),
+)
 BATCH_SIZE = 500
 
 

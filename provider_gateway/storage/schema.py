@@ -33,6 +33,20 @@ environments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# What `keys create` issues at once: a pk_/sk_ pair and a user-token signing key, revoked
+# together (0004). The public key is kept whole (it ships to browsers; it is not a secret);
+# of the secret key only its last four characters. Pairs from before 0004 hold one key each.
+key_pairs = Table(
+    "key_pairs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("environment_id", ForeignKey("environments.id"), nullable=False, index=True),
+    Column("public_key", String(128), nullable=True),
+    Column("secret_key_hint", String(4), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
 # Only a SHA-256 of each API key is kept: keys are 256-bit random, so a fast hash is safe.
 api_keys = Table(
     "api_keys",
@@ -43,6 +57,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("hint", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0004
 )
 
 # Only the public half of each user-token signing key is kept.
@@ -53,6 +68,7 @@ signing_keys = Table(
     Column("environment_id", ForeignKey("environments.id"), nullable=False, index=True),
     Column("public_key_pem", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0004
 )
 
 channels = Table(

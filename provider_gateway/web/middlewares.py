@@ -10,12 +10,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from provider_gateway import inputs
+from provider_gateway.crypto import UndecryptableError
 from provider_gateway.errors import (
     GatewayError,
     InvalidParams,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
 )
 from provider_gateway.rate_limits import tier_for
 from provider_gateway.web.appkeys import GATEWAY, METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID
@@ -82,6 +84,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except GatewayError as error:
         return error_response(error)
+    except UndecryptableError as error:
+        # Not the caller's fault and not a bug: this replica's keys do not fit the data.
+        log.error("%s (on %s %s)", error, request.method, request.path)
+        request.app[GATEWAY].key_ring.mark_unreadable(str(error))
+        return error_response(ServiceUnavailable(str(error)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -9,12 +9,11 @@ import logging
 from importlib import resources
 from typing import Any
 
-import yaml
 from aiohttp import web
 from sqlalchemy import text
 
 from provider_gateway import __version__
-from provider_gateway.web.appkeys import GATEWAY, METRICS, SHARED_STATE
+from provider_gateway.web.appkeys import GATEWAY, METRICS, SETTINGS, SHARED_STATE
 from provider_gateway.web.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -40,11 +39,16 @@ async def readyz(request: web.Request) -> web.Response:
         checks["database"] = "unavailable"
     # Redis down is a degradation, not unreadiness: requests go straight upstream meanwhile.
     checks["redis"] = await request.app[SHARED_STATE].check()
-    ready = checks["database"] == "ok"
+    unreadable = request.app[GATEWAY].key_ring.unreadable
+    checks["encryption_keys"] = "ok" if unreadable is None else "unreadable_data"
+    ready = checks["database"] == "ok" and unreadable is None
     status = (
         "unavailable" if not ready else "degraded" if checks["redis"] == "degraded" else "ready"
     )
-    return web.json_response({"status": status, "checks": checks}, status=200 if ready else 503)
+    body: dict[str, Any] = {"status": status, "checks": checks}
+    if unreadable is not None:
+        body["reason"] = unreadable
+    return web.json_response(body, status=200 if ready else 503)
 
 
 @routes.get("/metrics")
@@ -55,13 +59,20 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/openapi.json")
-async def openapi(_request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[SETTINGS].public_url))
+
+
+# Knock's generator leaves its Elixir module names in these: nothing a reader can use.
+_INTERNAL_EXTENSIONS = frozenset({"x-struct", "x-validate"})
 
 
 @functools.cache
-def openapi_document() -> dict[str, Any]:
-    """The seed Knock providers spec with the channel data, OAuth and ops endpoints added."""
+def openapi_document(public_url: str | None = None) -> dict[str, Any]:
+    """The seed Knock providers spec with the channel data, OAuth and ops endpoints added,
+    served from `public_url` (relative to the document when unset)."""
+    import yaml  # only this endpoint needs it
+
     package = resources.files("provider_gateway") / "openapi"
     document: dict[str, Any] = yaml.safe_load(
         (package / "knock-providers-openapi.yml").read_text(encoding="utf-8")
@@ -69,11 +80,26 @@ def openapi_document() -> dict[str, Any]:
     additions = yaml.safe_load((package / "gateway-additions.yml").read_text(encoding="utf-8"))
     merged = copy.deepcopy(document)
     merged["info"] = {
-        **merged["info"],
         "title": "provider-gateway (Knock-compatible Providers API)",
         "version": __version__,
+        "description": merged["info"]["description"],
+        "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
     }
+    merged["servers"] = [{"url": public_url or "/"}]
     merged["paths"].update(additions["paths"])
     for section, entries in additions["components"].items():
         merged["components"].setdefault(section, {}).update(entries)
-    return merged
+    cleaned: dict[str, Any] = _without_internal_extensions(merged)
+    return cleaned
+
+
+def _without_internal_extensions(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            key: _without_internal_extensions(value)
+            for key, value in node.items()
+            if key not in _INTERNAL_EXTENSIONS
+        }
+    if isinstance(node, list):
+        return [_without_internal_extensions(item) for item in node]
+    return node

@@ -33,9 +33,8 @@ async function connect(panel, button, allowLabel) {
   const [popup] = await Promise.all([page.waitForEvent("popup"), panel.getByRole("button", { name: button }).click()]);
   await popup.getByRole("button", { name: allowLabel }).waitFor();
   await popup.screenshot({ path: path.join(outputDir, `${String(++shot).padStart(2, "0")}-consent.png`) });
-  // The page closes the popup on authComplete, possibly before click() returns: wait from
-  // before the click, or the close can be missed.
-  const closed = popup.waitForEvent("close");
+  // Listen before clicking: the page closes it on authComplete, which can beat a late listener.
+  const closed = popup.isClosed() ? Promise.resolve() : popup.waitForEvent("close");
   await popup.getByRole("button", { name: allowLabel }).click();
   await closed;
 }
@@ -51,6 +50,17 @@ try {
   await status(slack, "Not connected");
   await status(teams, "Not connected");
   await screenshot("disconnected");
+
+  log("slack: the consent popup closed without finishing");
+  const [abandoned] = await Promise.all([
+    page.waitForEvent("popup"),
+    slack.getByRole("button", { name: "Connect to Slack" }).click(),
+  ]);
+  await abandoned.getByRole("button", { name: "Allow" }).waitFor();
+  await status(slack, "Waiting for the consent screen…");
+  await abandoned.close();
+  await status(slack, "Not connected"); // the page recovers: Connect works again
+  await screenshot("popup-closed");
 
   log("slack: connect");
   await connect(slack, "Connect to Slack", "Allow");

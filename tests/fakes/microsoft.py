@@ -181,6 +181,8 @@ class FakeMicrosoft:
             return self._redeem_code(request, tenant, client_id, form)
         if form.get("grant_type") != "client_credentials":
             return _entra_error("unsupported_grant_type", 70003, "Unsupported grant type")
+        if client_id not in self.apps and client_id not in self.certificates:
+            return _unknown_application(client_id, tenant)
         if "client_assertion" in form:
             refusal = self._check_assertion(request, tenant, client_id, form)
             if refusal is not None:
@@ -467,3 +469,12 @@ def _entra_error(error: str, code: int, description: str, status: int = 400) -> 
 
 def _graph_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _unknown_application(client_id: str, tenant: str) -> web.Response:
+    """Entra's answer for a client id no app registration has (a mistyped --client-id)."""
+    return _entra_error(
+        "unauthorized_client",
+        700016,
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
+    )

@@ -159,7 +159,13 @@ def test_cli_registers_a_certificate_channel(tmp_path: Path) -> None:
             check=False,
         )
 
-    added = run("ms-teams", "--client-id", "cert-app", "--client-certificate", str(pem))
+    added = run(
+        "ms-teams",
+        "--client-id",
+        "3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a",
+        "--client-certificate",
+        str(pem),
+    )
     assert added.returncode == 0, added.stderr
     assert "PRIVATE KEY" not in added.stdout
     for args, message in (

@@ -12,7 +12,12 @@ from sqlalchemy import func, select
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry
-from provider_gateway.storage.database import MIGRATIONS_DIR, migrate, schema_is_current
+from provider_gateway.storage.database import (
+    MIGRATIONS_DIR,
+    head_revision,
+    migrate,
+    schema_is_current,
+)
 from provider_gateway.storage.schema import audit_events, channel_data
 from tests.support import seed_world
 
@@ -22,6 +27,7 @@ TENANT = Recipient.object("$tenants", "acme")
 async def test_migrations_are_idempotent(gateway: Gateway) -> None:
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert head is not None
+    assert head == head_revision()  # the quick reading of the migration files agrees
     assert len(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads()) == 1  # one line of history
     assert await migrate(gateway.engine, gateway.key_ring) == head
     assert await schema_is_current(gateway.engine)
