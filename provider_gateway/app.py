@@ -36,6 +36,7 @@ from provider_gateway.slack.oauth import SlackInstaller
 from provider_gateway.slack.routes import SLACK, SLACK_EVENTS, SLACK_INSTALLER
 from provider_gateway.slack.routes import routes as slack_routes
 from provider_gateway.slack.service import SlackService
+from provider_gateway.users.routes import routes as users_routes
 from provider_gateway.web.appkeys import (
     GATEWAY,
     HTTP_SESSION,
@@ -83,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_maintenance_context)
     app.add_routes(ops_routes)
     app.add_routes(channel_data_routes)
+    app.add_routes(users_routes)
     app.add_routes(audit_routes)
     app.add_routes(slack_routes)
     app.add_routes(teams_routes)

@@ -23,6 +23,7 @@ from provider_gateway.storage.database import create_engine, migrate
 from provider_gateway.storage.environments import EnvironmentStore
 from provider_gateway.storage.key_check import check_sample
 from provider_gateway.storage.key_pairs import KeyPairStore
+from provider_gateway.storage.users import UserStore
 
 if TYPE_CHECKING:
     from provider_gateway.auth import Authenticator
@@ -37,6 +38,7 @@ class Gateway:
     credentials: CredentialStore
     channels: ChannelStore
     channel_data: ChannelDataStore
+    users: UserStore
     audit: AuditLog
     key_pairs: KeyPairStore
 
@@ -76,6 +78,7 @@ async def open_gateway(settings: Settings, *, run_migrations: bool) -> AsyncIter
             credentials=CredentialStore(engine),
             channels=ChannelStore(engine, key_ring),
             channel_data=ChannelDataStore(engine, key_ring),
+            users=UserStore(engine, key_ring),
             audit=AuditLog(engine, key_ring),
             key_pairs=KeyPairStore(engine),
         )

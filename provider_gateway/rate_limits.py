@@ -13,6 +13,8 @@ from provider_gateway.shared.state import SharedState
 PROVIDERS_TIER = 2
 CHANNEL_DATA_READ_TIER = 4
 CHANNEL_DATA_WRITE_TIER = 3
+# listUsers / getUser 4, identifyUser 3, deleteUser 2.
+USERS_TIERS = {"GET": 4, "PUT": 3, "DELETE": 2}
 
 
 def tier_for(method: str, path: str) -> int | None:
@@ -20,6 +22,8 @@ def tier_for(method: str, path: str) -> int | None:
         return PROVIDERS_TIER
     if "/channel_data/" in path:
         return CHANNEL_DATA_READ_TIER if method == "GET" else CHANNEL_DATA_WRITE_TIER
+    if path == "/v1/users" or path.startswith("/v1/users/"):
+        return USERS_TIERS.get(method)
     return None
 
 

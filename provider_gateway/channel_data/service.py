@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from provider_gateway.auth import CHANNEL_DATA_READ, CHANNEL_DATA_WRITE, Principal
@@ -31,11 +32,28 @@ async def authorize_write(
     return await gateway.channel_for(principal.environment.id, channel_id)
 
 
-async def set_channel_data(
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A checked channel data write: nothing can refuse it any more but the database."""
+
+    channel: Channel
+    recipient: Recipient
+    incoming: dict[str, Any]
+
+
+async def prepare_write(
     gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient, data: object
-) -> dict[str, Any]:
+) -> PreparedWrite:
+    """Every check a write makes, before anything is written (so several can be all-or-nothing)."""
     channel = await authorize_write(gateway, principal, channel_id, recipient)
     incoming = models.validate(channel.provider, data)
+    if not principal.is_secret:
+        models.check_public_write(channel.provider, None, incoming)  # refusals need no stored data
+    return PreparedWrite(channel, recipient, incoming)
+
+
+async def write(gateway: Gateway, principal: Principal, prepared: PreparedWrite) -> dict[str, Any]:
+    channel, recipient, incoming = prepared.channel, prepared.recipient, prepared.incoming
 
     def change(stored: dict[str, Any] | None) -> dict[str, Any]:
         accepted = (
@@ -63,6 +81,16 @@ async def set_channel_data(
     )
     assert stored is not None
     return stored if principal.is_secret else models.redact(channel.provider, stored)
+
+
+async def set_channel_data(
+    gateway: Gateway, principal: Principal, channel_id: str, recipient: Recipient, data: object
+) -> dict[str, Any]:
+    prepared = await prepare_write(gateway, principal, channel_id, recipient, data)
+    if recipient.kind == "user":
+        # As Knock's: "PUT creates the user if missing", so the users API then finds it.
+        await gateway.users.ensure(principal.environment.id, recipient.id)
+    return await write(gateway, principal, prepared)
 
 
 async def unset_channel_data(

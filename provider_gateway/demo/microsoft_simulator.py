@@ -4,7 +4,8 @@ endpoint and Graph's teams.
 Two apps: `consent_app` is what a browser opens (plain HTTP, so no certificate warning): the
 consent screen and the OpenID Connect sign-in, where the demo's admin is always signed in;
 `api_app` plays login.microsoftonline.com and graph.microsoft.com over TLS for msal and the
-gateway. App tokens are only issued for a tenant after its admin consented, as Entra does.
+gateway. Tokens are only issued for a tenant after its admin consented, as Entra does, and are
+JWTs whose `roles` hold the application permissions consented (what auth_check reads).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from yarl import URL
 
 from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen, refusal_screen
@@ -25,6 +28,8 @@ PROVIDER = "Microsoft simulator, provider-gateway demo"
 TENANT_ID = "7d3c1e58-5a4f-4c1b-9a53-0d1e2f3a4b5c"
 TENANT_NAME = "Contoso (demo)"
 TOKEN_LIFETIME = 3599
+# The application permissions the consent screen lists, so the ones app tokens carry.
+ROLES = ("Team.ReadBasic.All", "Channel.ReadBasic.All")
 _TEAMS: dict[str, tuple[str, list[str]]] = {
     # team id: (name, channel names)
     "2f0a5c1e-0001-4a4a-8b8b-000000000001": ("Engineering", ["General", "Deploys", "On-call"]),
@@ -43,6 +48,7 @@ class MicrosoftSimulator:
     _consented: set[str] = field(default_factory=set)  # tenants
     _tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry
     _signin: EntraSignin = field(default_factory=EntraSignin)
+    _signing_key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048))
 
     def consent_app(self) -> web.Application:
         app = web.Application()
@@ -145,11 +151,25 @@ class MicrosoftSimulator:
                 "principal in the tenant.",
                 401,
             )
-        token = "graph-demo-" + secrets.token_hex(16)
+        token = self._app_token(request.match_info["tenant"])
         self._tokens[token] = time.time() + TOKEN_LIFETIME
         return web.json_response(
             {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "access_token": token}
         )
+
+    def _app_token(self, tenant: str) -> str:
+        now = int(time.time())
+        claims = {
+            "aud": self.api_url,
+            "iss": f"https://sts.windows.net/{tenant}/",
+            "iat": now,
+            "exp": now + TOKEN_LIFETIME,
+            "appid": self.client_id,
+            "tid": tenant,
+            "roles": list(ROLES),
+            "uti": secrets.token_hex(8),
+        }
+        return jwt.encode({"alg": "RS256", "typ": "JWT"}, claims, self._signing_key)
 
     # ---- Graph -------------------------------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:

@@ -108,7 +108,12 @@ class SlackSimulator:
         handler = handlers.get(request.match_info["method"])
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(handler(request.headers.get("Authorization", ""), params))
+        authorization = request.headers.get("Authorization", "")
+        # As Slack does for every call made with a token: the scopes it holds (auth_check
+        # reads them to tell a customer which ones the channel listing would miss).
+        known = authorization.removeprefix("Bearer ") in self._tokens
+        headers = {"x-oauth-scopes": SCOPES} if known else {}
+        return web.json_response(handler(authorization, params), headers=headers)
 
     def _oauth_v2_access(self, authorization: str, params: dict[str, str]) -> dict[str, Any]:
         if authorization != _basic(self.client_id, self.client_secret):

@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 class GraphRefusal(Exception):
     """Graph refused the app token (401/403): consent withdrawn, permission missing."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, status: int = 403, message: str = "") -> None:
         super().__init__(code)
         self.code = code
+        self.status = status
+        self.message = message  # Graph's error.message, e.g. "Missing role permissions on…"
 
 
 class GraphClient:
@@ -135,7 +137,7 @@ def _refusal(status: int, body: Mapping[str, Any]) -> Exception:
     code = str((error or {}).get("code") or f"http_{status}")
     message = str((error or {}).get("message") or "")[:300]
     if status in {401, 403}:
-        return GraphRefusal(code)
+        return GraphRefusal(code, status=status, message=message)
     if status == 404:
         return NotFound(f"Microsoft Graph: {message or code}")
     if status == 400:

@@ -10,7 +10,7 @@ from provider_gateway.auth import MS_TEAMS_CHANNELS_READ, Principal
 from provider_gateway.errors import Forbidden
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
-from provider_gateway.ms_teams import models
+from provider_gateway.ms_teams import models, permissions
 from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
@@ -39,8 +39,10 @@ class TeamsService:
         channel, tenant_id, _ = await self._connected(principal, channel_id, tenant)
         try:
             token = await self._tokens.token(channel, tenant_id)
-            # The cheapest call that proves consent: one team id (needs Team.ReadBasic.All).
-            await self._graph.list_teams(token, {"$top": "1", "$select": "id"})
+            absent = permissions.missing(permissions.app_roles(token))
+            if permissions.TEAMS not in absent:
+                # The cheapest call that proves consent: one team id (needs Team.ReadBasic.All).
+                await self._graph.list_teams(token, {"$top": "1", "$select": "id"})
         except TokenRefused as refusal:
             return {
                 "connection": {
@@ -50,10 +52,23 @@ class TeamsService:
                 }
             }
         except GraphRefusal as refusal:
-            return {
-                "connection": {"ok": False, "reason": refusal.code, "ms_teams_tenant_id": tenant_id}
-            }
-        return {"connection": {"ok": True, "ms_teams_tenant_id": tenant_id}}
+            if not permissions.is_missing_role(refusal):
+                return {
+                    "connection": {
+                        "ok": False,
+                        "reason": refusal.code,
+                        "ms_teams_tenant_id": tenant_id,
+                    }
+                }
+            absent = [permissions.TEAMS, *absent]
+        connection: dict[str, Any] = {"ok": True, "ms_teams_tenant_id": tenant_id}
+        if absent:
+            # Consented and connected, but the listings would be refused: say which grant is
+            # missing, and drop our app token so the next check sees a new grant at once.
+            await self._tokens.forget(channel, tenant_id)
+            connection["missing_permissions"] = absent
+            connection["reason"] = permissions.reason(absent)
+        return {"connection": connection}
 
     async def list_teams(
         self, principal: Principal, channel_id: str, tenant: Recipient, options: Mapping[str, str]
@@ -66,7 +81,7 @@ class TeamsService:
             try:
                 teams, skip_token = await self._graph.list_teams(token, forwarded)
             except GraphRefusal as refusal:
-                raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+                raise await self._refused(channel, tenant_id, refusal, permissions.TEAMS) from None
             return models.teams_response(teams, skip_token)
 
         return await self._cached(
@@ -89,7 +104,9 @@ class TeamsService:
             try:
                 channels = await self._graph.list_channels(token, team_id, forwarded)
             except GraphRefusal as refusal:
-                raise Forbidden(f"Microsoft Graph refused the app token: {refusal.code}") from None
+                raise await self._refused(
+                    channel, tenant_id, refusal, permissions.CHANNELS
+                ) from None
             return models.channels_response(channels, defaults="$filter" not in forwarded)
 
         query = {**forwarded, "team_id": team_id}
@@ -158,6 +175,15 @@ class TeamsService:
             tenant_id = stored
             self._tenant_ids.put(memo_key, generation, tenant_id)
         return channel, tenant_id, generation
+
+    async def _refused(
+        self, channel: Channel, tenant_id: str, refusal: GraphRefusal, permission: str
+    ) -> Exception:
+        if not permissions.is_missing_role(refusal):
+            return Forbidden(f"Microsoft Graph refused the app token: {refusal.code}")
+        # Our cached app token predates any new grant: the next request fetches a fresh one.
+        await self._tokens.forget(channel, tenant_id)
+        return permissions.MissingPermission(permission)
 
     async def _app_token(self, channel: Channel, tenant_id: str) -> str:
         try:

@@ -6,7 +6,8 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from provider_gateway.observe import UpstreamObserver, ignore
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 log = logging.getLogger(__name__)
 # slack-sdk logs request forms (OAuth codes, refresh tokens) and response bodies (tokens)
@@ -32,12 +34,29 @@ ALREADY_REVOKED = frozenset(
 
 
 class SlackRefusal(Exception):
-    """Slack answered `ok: false` with an error code (e.g. invalid_auth, token_revoked)."""
+    """Slack answered `ok: false` with an error code (e.g. invalid_auth, token_revoked).
 
-    def __init__(self, method: str, error: str) -> None:
+    A `missing_scope` refusal also says which scopes the method `needed` and which the token
+    `provided` (comma-separated, as Slack sends them).
+    """
+
+    def __init__(
+        self, method: str, error: str, *, needed: str | None = None, provided: str | None = None
+    ) -> None:
         super().__init__(f"{method}: {error}")
         self.method = method
         self.error = error
+        self.needed = needed
+        self.provided = provided
+
+
+@dataclass(frozen=True)
+class AuthTest:
+    """auth.test's reply, and the token's scopes from its `x-oauth-scopes` header (None when
+    Slack sent none)."""
+
+    reply: dict[str, Any]
+    scopes: frozenset[str] | None
 
 
 class SlackClient:
@@ -71,8 +90,9 @@ class SlackClient:
             logger=_SDK_LOG,
         )
 
-    async def auth_test(self, token: str) -> dict[str, Any]:
-        return await self._call("auth.test", lambda: self._web(token).auth_test())
+    async def auth_test(self, token: str) -> AuthTest:
+        response = await self._send("auth.test", lambda: self._web(token).auth_test())
+        return AuthTest(_data(response), _scopes(response.headers))
 
     async def auth_revoke(self, token: str) -> dict[str, Any]:
         return await self._call("auth.revoke", lambda: self._web(token).auth_revoke())
@@ -136,10 +156,20 @@ class SlackClient:
     async def _call(
         self,
         method: str,
-        send: Callable[[], Awaitable[Any]],
+        send: Callable[[], Awaitable[AsyncSlackResponse]],
         *,
         retry_on_429: bool = True,
     ) -> dict[str, Any]:
+        return _data(await self._send(method, send, retry_on_429=retry_on_429))
+
+    async def _send(
+        self,
+        method: str,
+        send: Callable[[], Awaitable[AsyncSlackResponse]],
+        *,
+        retry_on_429: bool = True,
+    ) -> AsyncSlackResponse:
+        """The whole response (headers too) of a call that succeeded; every failure typed."""
         from slack_sdk.errors import SlackApiError
 
         waited = False
@@ -147,9 +177,8 @@ class SlackClient:
             started = time.perf_counter()
             try:
                 response = await send()
-                data: dict[str, Any] = response.data
                 self._observe("slack", method, "200", time.perf_counter() - started)
-                return data
+                return response
             except SlackApiError as exc:
                 status = exc.response.status_code
                 outcome = "refused" if status == 200 else str(status)
@@ -167,7 +196,12 @@ class SlackClient:
                     log.warning("slack %s answered HTTP %s", method, status)
                     raise UpstreamError(f"Slack answered HTTP {status} to {method}") from None
                 data = exc.response.data if isinstance(exc.response.data, dict) else {}
-                raise SlackRefusal(method, str(data.get("error") or "unknown_error")) from None
+                raise SlackRefusal(
+                    method,
+                    str(data.get("error") or "unknown_error"),
+                    needed=_text(data.get("needed")),
+                    provided=_text(data.get("provided")),
+                ) from None
             except TimeoutError:
                 self._observe("slack", method, "timeout", time.perf_counter() - started)
                 log.warning("slack %s timed out", method)
@@ -176,3 +210,19 @@ class SlackClient:
                 self._observe("slack", method, "network_error", time.perf_counter() - started)
                 log.warning("slack %s failed: %s", method, type(exc).__name__)
                 raise UpstreamError(f"Slack could not be reached for {method}") from None
+
+
+def _data(response: AsyncSlackResponse) -> dict[str, Any]:
+    return response.data if isinstance(response.data, dict) else {}
+
+
+def _scopes(headers: Mapping[str, str]) -> frozenset[str] | None:
+    """The token's scopes from `x-oauth-scopes` (header names compared case-insensitively)."""
+    value = next((v for k, v in headers.items() if k.lower() == "x-oauth-scopes"), None)
+    if value is None:
+        return None
+    return frozenset(scope.strip() for scope in value.split(",") if scope.strip())
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -13,7 +13,7 @@ from provider_gateway.errors import Forbidden, InvalidParams, UpstreamError
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
-from provider_gateway.slack import models
+from provider_gateway.slack import models, scopes
 from provider_gateway.slack.client import ALREADY_REVOKED, SlackClient, SlackRefusal
 from provider_gateway.storage.audit import AuditEntry
 from provider_gateway.tenant_credentials import remove_credential
@@ -74,10 +74,14 @@ class SlackService:
         channel = await self.authorize(principal, channel_id, tenant)
         try:
             token = await self._usable_token(principal.environment.id, channel, tenant)
-            await self._client.auth_test(token["access_token"])
+            tested = await self._client.auth_test(token["access_token"])
         except SlackRefusal as refusal:
             return {"connection": {"ok": False, "reason": refusal.error, "error": refusal.error}}
-        return {"connection": {"ok": True}}
+        connection: dict[str, Any] = {"ok": True}
+        # The token works, but the combobox's listing would fail without these: say so now.
+        if missing := scopes.missing_for_listing(tested.scopes):
+            connection["missing_scopes"] = missing
+        return {"connection": connection}
 
     async def list_channels(
         self, principal: Principal, channel_id: str, tenant: Recipient, query: models.ChannelQuery
@@ -92,7 +96,7 @@ class SlackService:
             try:
                 token = await self._usable_token(environment_id, channel, tenant)
             except SlackRefusal as refusal:
-                raise _listing_error(refusal) from None
+                raise _listing_error(refusal, query.types) from None
             generation = await self._listings.generation(environment_id, channel.id, tenant)
             self._token_memo.put(memo_key, generation, token)
         access_token = token["access_token"]
@@ -114,7 +118,7 @@ class SlackService:
                     team_id=query.team_id,
                 )
             except SlackRefusal as refusal:
-                raise _listing_error(refusal) from None
+                raise _listing_error(refusal, query.types) from None
             return models.channels_response(reply, default_team_id=team_id)
 
         return await self._listings.get_or_load(
@@ -227,7 +231,9 @@ class SlackService:
             return refreshed
 
 
-def _listing_error(refusal: SlackRefusal) -> Exception:
+def _listing_error(refusal: SlackRefusal, types: str) -> Exception:
+    if refusal.error == "missing_scope":
+        return scopes.MissingScope.from_refusal(refusal, types)
     if refusal.error in TOKEN_ERRORS:
         return Forbidden(f"Slack refused the access token: {refusal.error}")
     field = _LISTING_PARAM_ERRORS.get(refusal.error)

@@ -21,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from provider_gateway.crypto import KeyRing
 from provider_gateway.storage.audit import AuditEntry, record
 from provider_gateway.storage.blind_index import BlindIndex
-from provider_gateway.storage.schema import audit_events, channel_data, channels
+from provider_gateway.storage.schema import audit_events, channel_data, channels, users
 
 # Other ciphertexts, each checked and swapped on its own: (table, primary key, column).
-# Channel secrets are few; sealed audit details come one per Teams install or revoke.
+# Channel secrets are few; sealed audit details come one per Teams install or revoke; users'
+# properties one per identified user (these carry no key_id: each is decrypted to be checked).
 SECRET_COLUMNS: tuple[tuple[Table, Any, Any], ...] = (
     (channels, channels.c.id, channels.c.client_secret_encrypted),
     (channels, channels.c.id, channels.c.signing_secret_encrypted),
     (audit_events, audit_events.c.id, audit_events.c.sealed_details),
+    (users, users.c.id, users.c.properties_encrypted),
 )
 # Every ciphertext the gateway stores (channel data in batches, by key_id, in rotation).
 ENCRYPTED_COLUMNS: tuple[tuple[Table, Any, Any], ...] = (

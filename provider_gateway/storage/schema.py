@@ -134,6 +134,22 @@ Index(
     sqlite_where=channel_data.c.key_id.is_(None),
 )
 
+# Users identified through `PUT /v1/users/{id}` (0005). The id is the lookup key; every property
+# a caller sent is personal data, sealed whole like channel data. `id` orders the listing.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("environment_id", ForeignKey("environments.id"), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    Column("properties_encrypted", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("environment_id", "user_id", name="uq_users_environment_user"),
+    Index("ix_users_environment_id_id", "environment_id", "id"),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -34,6 +34,7 @@ const PROVIDER_HOSTS = new Set(["slack.com", "login.microsoftonline.com"]);
 const routed = { slack: [], microsoft: [], signin: [] };
 const gatewayCalls = [];
 const pageErrors = [];
+const consoleErrors = [];
 let severOpener = false; // set for the polling-fallback steps
 
 const HOP_BY_HOP = new Set(["connection", "content-length", "keep-alive", "transfer-encoding"]);
@@ -196,6 +197,22 @@ async function connectWithoutOpener(page, connect, connected, allowLabel) {
 }
 
 // ---- the flows ---------------------------------------------------------------------------
+// KnockProvider, given a user object and the default identification strategy, identifies the
+// user (PUT /v1/users/{id} with its properties) as soon as the page loads.
+async function identifyFlow() {
+  const identify = `/v1/users/${encodeURIComponent(config.userId)}`;
+  await step("the page identified its user with the gateway", async () => {
+    const deadline = Date.now() + TIMEOUT;
+    while (!gatewayCalls.some((c) => c.method === "PUT" && c.pathname === identify)) {
+      assert.ok(Date.now() < deadline, "KnockProvider never identified the user");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const identified = gatewayCalls.filter((c) => c.method === "PUT" && c.pathname === identify);
+    assert.deepEqual(new Set(identified.map((c) => c.status)), new Set([200]));
+    await checkpoint("user-identified", { user: config.user });
+  });
+}
+
 async function slackFlow(page) {
   const section = page.getByTestId("slack");
   const connect = section.getByRole("button", { name: "Connect to Slack" });
@@ -470,13 +487,29 @@ async function teamsFlow(page) {
 // after Retry-After), and the callback's 400 authFailed page for each Cancel (counted
 // separately). Anything else is a failure.
 const CALLBACKS = new Set(["/providers/slack/authenticate", "/providers/ms-teams/authenticate"]);
+function expectedStatus(method, pathname, status) {
+  if (status < 400 || status === 429) return true;
+  if (status === 400 && method === "GET" && CALLBACKS.has(pathname)) return true;
+  if (status === 403 && method === "GET" && pathname.endsWith("/auth_check")) return true;
+  if (status === 404 && method === "GET" && pathname.includes("/channel_data/")) return true;
+  return false;
+}
+
 function unexpectedGatewayCalls() {
-  return gatewayCalls.filter(({ method, pathname, status }) => {
-    if (status < 400 || status === 429) return false;
-    if (status === 400 && method === "GET" && CALLBACKS.has(pathname)) return false;
-    if (status === 403 && method === "GET" && pathname.endsWith("/auth_check")) return false;
-    if (status === 404 && method === "GET" && pathname.includes("/channel_data/")) return false;
-    return true;
+  return gatewayCalls.filter(({ method, pathname, status }) =>
+    !expectedStatus(method, pathname, status),
+  );
+}
+
+// Chromium logs every failed load to the console ("Failed to load resource: … status of 403")
+// with the resource's URL but not its method; those of the statuses above are expected.
+// Anything else logged as an error (the Knock client's own console.error, say) is not.
+function unexpectedConsoleErrors() {
+  return consoleErrors.filter(({ text, url }) => {
+    const status = /^Failed to load resource: .*status of (\d+)/.exec(text)?.[1];
+    if (!status || !url) return true;
+    const { pathname } = new URL(url);
+    return !["GET", "PUT"].some((method) => expectedStatus(method, pathname, Number(status)));
   });
 }
 
@@ -503,9 +536,16 @@ try {
     if (method === "OPTIONS") return;
     gatewayCalls.push({ method, pathname: url.pathname, status: response.status() });
   });
-  context.on("page", (page) => page.on("pageerror", (error) => pageErrors.push(String(error))));
+  context.on("page", (page) => {
+    page.on("pageerror", (error) => pageErrors.push(String(error)));
+    page.on("console", (message) => {
+      if (message.type() !== "error") return;
+      consoleErrors.push({ text: message.text(), url: message.location().url });
+    });
+  });
   const page = await context.newPage();
   await page.goto(`${config.appUrl}/settings/integrations`);
+  await identifyFlow();
   await slackFlow(page);
   await teamsFlow(page);
 
@@ -524,12 +564,14 @@ try {
   );
   assert.deepEqual(unexpectedGatewayCalls(), [], "unexpected gateway error statuses");
   assert.deepEqual(pageErrors, [], "uncaught errors in the pages");
+  assert.deepEqual(unexpectedConsoleErrors(), [], "errors logged to the console");
   await context.close();
 } catch (error) {
   failed = true;
   process.stdout.write(`\nFAILED at step: ${current}\n${error.stack || error}\n`);
   process.stdout.write(`gateway calls: ${JSON.stringify(gatewayCalls, null, 1)}\n`);
   process.stdout.write(`blocked: ${JSON.stringify(blocked)}  page errors: ${JSON.stringify(pageErrors)}\n`);
+  process.stdout.write(`console errors: ${JSON.stringify(consoleErrors, null, 1)}\n`);
   for (const ctx of browser.contexts()) {
     for (const [index, page] of ctx.pages().entries()) {
       const file = path.join(outputDir, `FAILED-page-${index}.png`);

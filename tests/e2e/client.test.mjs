@@ -1,6 +1,7 @@
-// @knocklabs/client (unchanged, from npm) against the gateway: every provider method and every
-// channel-data method the installed client has, as a browser app would call them (pk_ key and
-// a user token), checking what comes back and the wire form it sends (bracket query keys).
+// @knocklabs/client (unchanged, from npm) against the gateway: every provider method, every
+// channel-data method and the users methods (identify, get) the installed client has, as a
+// browser app would call them (pk_ key and a user token), checking what comes back and the
+// wire form it sends (bracket query keys).
 // pytest connects Slack and Teams for the tenant first. Run: E2E_CONFIG=<config.json> node --test client.test.mjs
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -178,6 +179,46 @@ test("user.setChannelData / getChannelData: the user's own channel data", async 
     `/v1/users/${config.userId}/channel_data/${slackChannel}`,
   );
   assert.deepEqual(await knock.user.getChannelData({ channelId: slackChannel }), set);
+});
+
+test("user.identify / user.get: the user's own record, merged Knock's way", async () => {
+  const identified = await knock.user.identify({ name: "Alan Grant", plan: "paleontology" });
+  const request = lastSent("PUT", `/v1/users/${config.userId}`);
+  assert.equal(request.headers["X-Knock-User-Token"], config.userToken);
+  assert.equal(identified.__typename, "User");
+  assert.equal(identified.id, config.userId);
+  assert.equal(identified.name, "Alan Grant");
+  assert.equal(identified.plan, "paleontology"); // custom properties at the top level
+  assert.equal(identified.created_at, null);
+  assert.ok(!Number.isNaN(Date.parse(identified.updated_at)));
+
+  const merged = await knock.user.identify({ email: "alan@isla-nublar.test", plan: null });
+  assert.equal(merged.name, "Alan Grant", "what the second identify did not name is kept");
+  assert.equal(merged.email, "alan@isla-nublar.test");
+  assert.equal("plan" in merged, false, "null removes a property");
+  assert.deepEqual(await knock.user.get(), merged);
+});
+
+test("user.identify: refusals reach the caller (preferences are not kept here)", async () => {
+  await assert.rejects(
+    knock.user.identify({ preferences: { default: { channel_types: { email: true } } } }),
+    /status code 422/,
+  );
+  await assert.rejects(knock.user.identify({ timezone: "Mars/Olympus_Mons" }), /status code 422/);
+});
+
+test("authenticate with a user object identifies it (the default strategy)", async () => {
+  const app = new Knock(config.publicKey, { host: config.gatewayUrl });
+  app.authenticate({ id: config.userId, name: "Identified Inline" }, config.userToken);
+  const deadline = Date.now() + 10_000;
+  let user = await knock.user.get();
+  while (user.name !== "Identified Inline" && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    user = await knock.user.get();
+  }
+  assert.equal(user.name, "Identified Inline");
+  assert.equal(user.email, "alan@isla-nublar.test", "an inline identify merges too");
+  app.teardown();
 });
 
 test("slack.revokeAccessToken: the bare \"ok\", then auth_check says not set", async () => {

@@ -47,6 +47,7 @@ SLACK_TEAM = "T0E2E"
 TENANT = "acme-e2e"  # the Knock tenant both integrations connect
 RECIPIENT = Recipient.object("projects", "dinosaurs-loose")  # the object the comboboxes fill
 USER_ID = "user-e2e"
+USER = {"id": USER_ID, "name": "Dr. Ellie Sattler", "email": "ellie@isla-nublar.test"}
 TEAMS_TEAM_COUNT = 3
 TEAMS_CHANNEL_COUNT = 5  # the fake makes #3 private and #4 archived: the gateway hides both
 SLACK_PICK = ["channel-00001", "channel-00004"]  # what the person picks in each combobox
@@ -82,6 +83,7 @@ class Stack:
             "gatewayUrl": self.gateway_url,
             "publicKey": self.world.public_key,
             "userId": USER_ID,
+            "user": USER,  # what KnockProvider identifies (id plus properties)
             "userToken": self.user_token,
             "tenantId": TENANT,
             "recipient": {"collection": RECIPIENT.collection, "objectId": RECIPIENT.id},

@@ -15,6 +15,7 @@ from tests.e2e.stack import RECIPIENT, SLACK_TEAM, Stack, write_config
 
 SLACK_SCOPES = "chat:write,chat:write.public,channels:read,groups:read"  # SlackKit's defaults
 CHECKPOINTS = [
+    "user-identified",
     "slack-cancelled",
     "slack-connected",
     "slack-picked",
@@ -54,6 +55,14 @@ class StorageChecks:
         access_token: str = token["access_token"]
         assert not self.stack.slack._tokens[access_token].revoked  # live at the fake Slack
         return access_token
+
+    async def user_identified(self, user: dict[str, str]) -> None:
+        """KnockProvider's identify stored the page's user, with the properties it was given."""
+        environment_id = self.stack.world.slack.environment_id
+        assert environment_id is not None
+        stored = await self.stack.world.gateway.users.get(environment_id, user["id"])
+        assert stored is not None, "no user was stored"
+        assert stored.properties == {"name": user["name"], "email": user["email"]}
 
     async def slack_cancelled(self, nonce: str) -> None:
         """Cancel on Slack's page: the callback got error=access_denied and stored nothing."""

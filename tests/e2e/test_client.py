@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from aiohttp import ClientSession
+from knockapi import AsyncKnock, NotFoundError
 
 from provider_gateway.models import Recipient
 from tests.e2e.node import run_node
@@ -60,3 +62,15 @@ async def test_knock_client_calls_every_provider_and_channel_data_method(
     assert await stack.stored(world.slack, Recipient.user(USER_ID)) == {
         "connections": [{"user_id": "U0E2EUSER"}]
     }
+
+    # The Python SDK's users resource sees (and deletes) the user the JS client identified.
+    async with AsyncKnock(
+        api_key=world.secret_key, base_url=stack.gateway_url, max_retries=0
+    ) as knock:
+        user = await knock.users.get(USER_ID)
+        assert (user.name, user.email) == ("Identified Inline", "alan@isla-nublar.test")
+        assert [listed.id async for listed in knock.users.list()] == [USER_ID]
+        await knock.users.delete(USER_ID)
+        with pytest.raises(NotFoundError):
+            await knock.users.get(USER_ID)
+    assert await stack.stored(world.slack, Recipient.user(USER_ID)) is None

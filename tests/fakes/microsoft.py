@@ -3,8 +3,11 @@
 msal insists on https, so tests serve both with a trustme CA and point GATEWAY_CA_BUNDLE at
 it. The login fake answers the OIDC discovery document msal fetches first and the v2.0
 token endpoint (client credentials, refusing unconsented tenants the way Entra does; and the
-authorization-code grant of the OpenID Connect sign-in, for an id token). The Graph fake
-accepts only tokens the login fake issued for that tenant.
+authorization-code grant of the OpenID Connect sign-in, for an id token). Its app tokens are
+JWTs whose `roles` claim holds the application permissions granted to that app in that tenant
+(`grant_roles`; by default what Knock's Teams setup asks for). The Graph fake accepts only
+tokens the login fake issued for that tenant, and refuses a call whose token lacks a role it
+needs (403 "Missing role permissions on the request…"), as Graph does.
 
 Browsers do not trust the test CA, so the pages a browser opens are also served by
 `consent_app`, meant for plain HTTP on loopback: the admin-consent screen, whose Accept
@@ -29,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry
+from joserfc.jwk import JWKRegistry, RSAKey
 from joserfc.jws import JWSRegistry
 from yarl import URL
 
@@ -37,6 +40,20 @@ from provider_gateway.demo.consent import ALLOW, ENTRA_DECLINED, consent_screen,
 from provider_gateway.demo.entra_signin import EntraSignin, SigninRefusal, authorize_problem
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Knock's Teams setup grants these (among others); an app gets them unless a test says otherwise.
+DEFAULT_ROLES = ("Team.ReadBasic.All", "Channel.ReadBasic.All")
+# What Graph accepts for each listing (the permission tables of its reference pages).
+TEAMS_ROLES = ("Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All")
+CHANNELS_ROLES = (
+    "Channel.ReadBasic.All",
+    "ChannelSettings.Read.All",
+    "ChannelSettings.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+)
+_TOKEN_KEY = RSAKey.generate_key(2048)  # signs app tokens; nobody checks it but the fake
 
 
 class _AssertionRegistry(JWSRegistry):
@@ -83,6 +100,7 @@ class FakeMicrosoft:
     signin: EntraSignin = field(default_factory=EntraSignin)
     token_delay: float = 0.0
     token_lifetime: int = 3599
+    roles: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (app, tenant)
     login_url: str = ""
     graph_url: str = ""
     _issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (tenant, exp)
@@ -119,6 +137,11 @@ class FakeMicrosoft:
 
     def consent(self, client_id: str, tenant: str) -> None:
         self.consented.add((client_id, tenant))
+
+    def grant_roles(self, client_id: str, tenant: str, *roles: str) -> None:
+        """The application permissions consented for this app in this tenant (its new tokens'
+        `roles`); tokens already issued keep the roles they were issued with, as Entra's do."""
+        self.roles[(client_id, tenant)] = roles
 
     def add_teams(self, tenant: str, count: int) -> None:
         self.teams[tenant] = [
@@ -201,7 +224,7 @@ class FakeMicrosoft:
                 f"tenant {tenant}.",
                 401,
             )
-        token = f"graph-{tenant[:8]}-{next(self._serial)}"
+        token = self._app_token(client_id, tenant)
         self._issued[token] = (tenant, time.time() + self.token_lifetime)
         return web.json_response(
             {
@@ -229,6 +252,23 @@ class FakeMicrosoft:
         if isinstance(reply, SigninRefusal):
             return _entra_error(reply.error, reply.code, reply.description, reply.status)
         return web.json_response(reply)
+
+    def _app_token(self, client_id: str, tenant: str) -> str:
+        """An app-only access token shaped like Entra's: an RS256 JWT with `roles`."""
+        now = int(time.time())
+        claims = {
+            "aud": self.graph_url,
+            "iss": f"https://sts.windows.net/{tenant}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.token_lifetime,
+            "appid": client_id,
+            "tid": tenant,
+            "idtyp": "app",
+            "roles": list(self.roles.get((client_id, tenant), DEFAULT_ROLES)),
+            "uti": f"fake-{next(self._serial)}",
+        }
+        return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": "fake"}, claims, _TOKEN_KEY)
 
     def _check_assertion(
         self, request: web.Request, tenant: str, client_id: str, form: dict[str, str]
@@ -351,7 +391,9 @@ class FakeMicrosoft:
         response: web.StreamResponse = await handler(request)
         return response
 
-    async def _graph_guard(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+    async def _graph_guard(
+        self, request: web.Request, accepted: tuple[str, ...]
+    ) -> tuple[str | None, web.Response | None]:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else None
         self.graph_calls.append(
@@ -373,10 +415,18 @@ class FakeMicrosoft:
             return None, _graph_error(
                 401, "InvalidAuthenticationToken", "Access token is empty or invalid."
             )
+        roles = jwt.decode(token or "", _TOKEN_KEY).claims.get("roles", [])
+        if not set(roles) & set(accepted):
+            return None, _graph_error(
+                403,
+                "Forbidden",
+                f"Missing role permissions on the request. API requires one of "
+                f"'{', '.join(accepted)}'. Roles on the request '{', '.join(roles)}'.",
+            )
         return issued[0], None
 
     async def _list_teams(self, request: web.Request) -> web.Response:
-        tenant, refusal = await self._graph_guard(request)
+        tenant, refusal = await self._graph_guard(request, TEAMS_ROLES)
         if refusal is not None:
             return refusal
         teams = _filtered(self.teams.get(tenant or "", []), request.query.get("$filter"))
@@ -400,7 +450,7 @@ class FakeMicrosoft:
         return web.json_response(body)
 
     async def _list_channels(self, request: web.Request) -> web.Response:
-        _, refusal = await self._graph_guard(request)
+        _, refusal = await self._graph_guard(request, CHANNELS_ROLES)
         if refusal is not None:
             return refusal
         team_id = request.match_info["team_id"]

@@ -1,7 +1,9 @@
 """A fake Slack Web API: a real aiohttp app, served on loopback, behaving as Slack documents.
 
 Every reply is HTTP 200 with `ok`, except throttling (429 + Retry-After). It records each call
-and can be told to fail the next calls of a method (429, 5xx, slowness).
+and can be told to fail the next calls of a method (429, 5xx, slowness). Replies to calls made
+with a token carry the scopes granted at install in `x-oauth-scopes`, and conversations.list
+refuses types those scopes do not cover (`missing_scope` with `needed` and `provided`).
 
 For browser tests it also plays Slack's authorize page (`/oauth/v2/authorize`): a consent
 screen whose Allow button issues a code and redirects to the app's registered redirect URL,
@@ -22,6 +24,16 @@ from aiohttp import web
 from yarl import URL
 
 from provider_gateway.demo.consent import ALLOW, consent_screen, refusal_screen
+
+# What SlackKit asks for by default (useSlackAuth.ts), so what an install grants unless told.
+SLACKKIT_SCOPES = ("chat:write", "chat:write.public", "channels:read", "groups:read")
+# conversations.list: the read scope each conversation type needs.
+TYPE_SCOPES = {
+    "public_channel": "channels:read",
+    "private_channel": "groups:read",
+    "mpim": "mpim:read",
+    "im": "im:read",
+}
 
 
 @dataclass
@@ -47,6 +59,7 @@ class TokenRecord:
     bot_user_id: str
     expires_at: float | None = None
     revoked: bool = False
+    scopes: tuple[str, ...] = SLACKKIT_SCOPES
 
 
 @dataclass
@@ -57,6 +70,7 @@ class FakeSlack:
     rotation: bool = False  # install replies carry refresh_token/expires_in
     token_lifetime: int = 43_200
     refresh_delay: float = 0.0
+    scopes_header: bool = True  # False: replies without x-oauth-scopes (as some proxies strip)
     _tokens: dict[str, TokenRecord] = field(default_factory=dict)
     _codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _refresh_tokens: dict[str, str] = field(default_factory=dict)
@@ -100,10 +114,21 @@ class FakeSlack:
         ]
 
     def issue_code(
-        self, team_id: str = "T0001", *, enterprise_id: str | None = None, org_install: bool = False
+        self,
+        team_id: str = "T0001",
+        *,
+        enterprise_id: str | None = None,
+        org_install: bool = False,
+        scopes: tuple[str, ...] = SLACKKIT_SCOPES,
     ) -> str:
+        """A code whose install grants `scopes` (what the authorize request asked for)."""
         code = f"code-{next(self._serial)}"
-        self._codes[code] = {"team_id": team_id, "enterprise_id": enterprise_id, "org": org_install}
+        self._codes[code] = {
+            "team_id": team_id,
+            "enterprise_id": enterprise_id,
+            "org": org_install,
+            "scopes": scopes,
+        }
         return code
 
     def mint_token(
@@ -112,13 +137,22 @@ class FakeSlack:
         *,
         expires_in: int | None = None,
         enterprise_id: str | None = None,
+        scopes: tuple[str, ...] = SLACKKIT_SCOPES,
     ) -> str:
         rotating = expires_in is not None  # rotating tokens start with xoxe. (never check prefixes)
         token = f"{'xoxe.xoxb-1' if rotating else 'xoxb'}-{team_id}-{next(self._serial)}"
         self._tokens[token] = TokenRecord(
-            team_id, enterprise_id, "U0BOT", time.time() + expires_in if expires_in else None
+            team_id,
+            enterprise_id,
+            "U0BOT",
+            time.time() + expires_in if expires_in else None,
+            scopes=scopes,
         )
         return token
+
+    def set_scopes(self, token: str, *scopes: str) -> None:
+        """What the workspace has granted this install now (an admin re-approved the app)."""
+        self._tokens[token].scopes = scopes
 
     def mint_refresh_token(self, access_token: str) -> str:
         refresh = f"xoxe-1-refresh-{next(self._serial)}"
@@ -162,7 +196,8 @@ class FakeSlack:
         if form.get("decision") != ALLOW:
             outcome = {"error": "access_denied"}
         else:
-            outcome = {"code": self.issue_code(form.get("team") or "T0001")}
+            granted = tuple(form["scope"].split(","))
+            outcome = {"code": self.issue_code(form.get("team") or "T0001", scopes=granted)}
         if "state" in form:
             outcome["state"] = form["state"]
         raise web.HTTPFound(str(redirect.update_query(outcome)))
@@ -210,7 +245,19 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response(await handler(params, token, request))
+        reply = await handler(params, token, request)
+        return web.json_response(reply, headers=self._scope_headers(method, token))
+
+    def _scope_headers(self, method: str, token: str | None) -> dict[str, str]:
+        """Slack tells every caller with a token which scopes it holds (and what the method
+        accepts), on successes and refusals alike."""
+        record = self._tokens.get(token or "")
+        if record is None or not self.scopes_header:
+            return {}
+        headers = {"x-oauth-scopes": ",".join(record.scopes)}
+        if method == "conversations.list":
+            headers["x-accepted-oauth-scopes"] = ",".join(TYPE_SCOPES.values())
+        return headers
 
     async def _oauth_v2_access(
         self, params: dict[str, str], _token: str | None, request: web.Request
@@ -236,12 +283,13 @@ class FakeSlack:
             team_id,  # an org-wide token belongs to no workspace: conversations.list needs team_id
             expires_in=self.token_lifetime if self.rotation else None,
             enterprise_id=grant["enterprise_id"],
+            scopes=grant["scopes"],
         )
         reply: dict[str, Any] = {
             "ok": True,
             "access_token": token,
             "token_type": "bot",
-            "scope": "chat:write,chat:write.public,channels:read,groups:read",
+            "scope": ",".join(grant["scopes"]),
             "bot_user_id": "U0BOT",
             "app_id": app_id,
             "team": {"id": team_id, "name": f"Team {team_id}"} if team_id else None,
@@ -264,7 +312,10 @@ class FakeSlack:
             return {"ok": False, "error": "invalid_refresh_token"}
         record = self._tokens[old]
         token = self.mint_token(
-            record.team_id, expires_in=self.token_lifetime, enterprise_id=record.enterprise_id
+            record.team_id,
+            expires_in=self.token_lifetime,
+            enterprise_id=record.enterprise_id,
+            scopes=record.scopes,
         )
         return {
             "ok": True,
@@ -335,6 +386,14 @@ class FakeSlack:
         except (ValueError, binascii.Error):
             return {"ok": False, "error": "invalid_cursor"}
         types = set(params.get("types", "public_channel").split(","))
+        needed = [TYPE_SCOPES[kind] for kind in sorted(types) if kind in TYPE_SCOPES]
+        if missing := [scope for scope in needed if scope not in record.scopes]:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": ",".join(missing),
+                "provided": ",".join(record.scopes),
+            }
         exclude_archived = params.get("exclude_archived", "false") in {"true", "1", "True"}
         matching = [
             channel

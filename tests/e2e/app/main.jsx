@@ -1,4 +1,5 @@
-// The app a Knock customer would write: KnockProvider pointed at the gateway, SlackKit and
+// The app a Knock customer would write: KnockProvider pointed at the gateway (given the signed-in
+// user, which it identifies with PUT /v1/users/{id}: the default strategy), SlackKit and
 // TeamsKit exactly as their docs show. Its config (gateway origin, pk_ key, a user token signed
 // by the "app's backend") comes from /config.json, served next to this page by the test.
 import {
@@ -34,9 +35,8 @@ function App({ config }) {
     <KnockProvider
       apiKey={config.publicKey}
       host={config.gatewayUrl}
-      user={{ id: config.userId }}
+      user={config.user}
       userToken={config.userToken}
-      identificationStrategy="skip"
     >
       <main style={{ fontFamily: "system-ui, sans-serif", maxWidth: 560, margin: "24px auto" }}>
         <h1 style={{ fontSize: 20 }}>Notifications for {config.recipient.objectId}</h1>

@@ -1,0 +1,1 @@
+"""Users API: identify, get, delete and list `/v1/users`, Knock-compatible."""
