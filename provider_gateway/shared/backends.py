@@ -6,6 +6,15 @@ import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from provider_gateway.shared.gcra import (
+    GCRA_SCRIPT,
+    Admission,
+    Budget,
+    LocalGcra,
+    admission_from_reply,
+    gcra_micros,
+)
+
 # Redis answers in well under a millisecond; the bound is generous because the reply is read
 # by our own event loop, which under load may get to it late even when Redis was quick.
 REDIS_TIMEOUT_SECONDS = 1.0
@@ -33,6 +42,8 @@ class Backend(Protocol):
     async def incr(self, key: str) -> int: ...
     async def hit(self, key: str, window: float) -> int: ...  # count in a window from 1st hit
     async def exists(self, key: str) -> bool: ...
+    # Take one request from the key's GCRA budget (shared/gcra.py), waiting up to max_delay.
+    async def gcra(self, key: str, budget: Budget, max_delay: float) -> Admission: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -46,6 +57,7 @@ class MemoryBackend:
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float]] = {}
         self._sweep_at = _SWEEP_AT
+        self._gcra = LocalGcra()
 
     def _live(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -97,6 +109,9 @@ class MemoryBackend:
     async def exists(self, key: str) -> bool:
         return self._live(key) is not None
 
+    async def gcra(self, key: str, budget: Budget, max_delay: float) -> Admission:
+        return self._gcra.take(key, budget, max_delay)
+
     async def ping(self) -> None:
         return None
 
@@ -127,6 +142,7 @@ class RedisBackend:
         self._prefix = prefix
         self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
         self._hit = self._client.register_script(_HIT)
+        self._gcra = self._client.register_script(GCRA_SCRIPT)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -152,6 +168,12 @@ class RedisBackend:
 
     async def exists(self, key: str) -> bool:
         return bool(await _answer(self._client.exists(self._key(key))))
+
+    async def gcra(self, key: str, budget: Budget, max_delay: float) -> Admission:
+        reply = await _answer(
+            self._gcra(keys=[self._key(key)], args=list(gcra_micros(budget, max_delay)))
+        )
+        return admission_from_reply(reply)
 
     async def ping(self) -> None:
         await _answer(self._client.ping())

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from provider_gateway.errors import ServiceUnavailable
 from provider_gateway.shared.backends import Backend, BackendUnavailable, MemoryBackend
+from provider_gateway.shared.gcra import Admission, Budget
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,12 @@ class SharedState:
 
     async def exists(self, key: str) -> bool:
         return bool(await self._call("exists", key))
+
+    async def gcra(self, key: str, budget: Budget, max_delay: float = 0.0) -> Admission:
+        """Take one request from the key's budget (every replica's, one Redis round trip)."""
+        result = await self._call("gcra", key, budget, max_delay)
+        assert isinstance(result, Admission)
+        return result
 
     async def check(self) -> str:
         """ "ok", "degraded" (shared backend down: in-process) or "in-process" (none configured)."""
