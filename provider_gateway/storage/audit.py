@@ -70,6 +70,44 @@ async def record(
     )
 
 
+# Detail keys that name a customer's directory: sealed since 0003 (ms_teams/oauth.py and
+# service.py write them sealed); rows from before are sealed once by `seal_legacy_details`.
+SEALED_DETAIL_KEYS = ("ms_teams_tenant_id",)
+_LEGACY_BATCH = 500
+
+
+async def seal_legacy_details(connection: AsyncConnection, key_ring: KeyRing) -> int:
+    """Move sealed-kind details of rows written before 0003 into `sealed_details`, inside the
+    caller's transaction (the one that upgrades past 0003), so they are never left in clear
+    once the schema says they are sealed. Returns how many rows it sealed."""
+    sealed_rows, last_id = 0, 0
+    while True:
+        rows = (
+            await connection.execute(
+                select(audit_events.c.id, audit_events.c.details)
+                .where(audit_events.c.id > last_id, audit_events.c.sealed_details.is_(None))
+                .order_by(audit_events.c.id)
+                .limit(_LEGACY_BATCH)
+            )
+        ).all()
+        if not rows:
+            return sealed_rows
+        last_id = rows[-1].id
+        for row in rows:
+            details = dict(row.details or {})
+            sealed = {key: details.pop(key) for key in SEALED_DETAIL_KEYS if key in details}
+            if sealed:
+                await connection.execute(
+                    audit_events.update()
+                    .where(audit_events.c.id == row.id)
+                    .values(
+                        details=details,
+                        sealed_details=key_ring.encrypt(json.dumps(sealed).encode()),
+                    )
+                )
+                sealed_rows += 1
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     environment_id: str | None = None

@@ -14,6 +14,7 @@ from yarl import URL
 
 from provider_gateway.config import Settings
 from provider_gateway.crypto import KeyRing
+from provider_gateway.storage.audit import seal_legacy_details
 from provider_gateway.storage.rotation import backfill_blind_index
 
 log = logging.getLogger(__name__)
@@ -135,15 +136,20 @@ async def migrate(engine: AsyncEngine, key_ring: KeyRing) -> str | None:
     """Upgrade the schema to the newest revision, then fill in what needs the key ring (the
     blind index of rows written before it existed, in batches); safe when replicas start
     together."""
-    revision = await _upgrade_if_behind(engine)
+    revision = await _upgrade_if_behind(engine, key_ring)
     backfilled = await backfill_blind_index(engine, key_ring)
     if backfilled:
         log.info("blind index backfilled", extra={"rows": backfilled})
     return revision
 
 
-async def _upgrade_if_behind(engine: AsyncEngine) -> str | None:
-    """Alembic is loaded only when the schema is behind: the usual start finds it current."""
+# Revisions whose code wrote audit details in clear that later ones seal.
+_BEFORE_SEALED_AUDIT = frozenset({"0001", "0002"})
+
+
+async def _upgrade_if_behind(engine: AsyncEngine, key_ring: KeyRing) -> str | None:
+    """Alembic is loaded only when the schema is behind: the usual start finds it current.
+    Data the new schema keeps sealed is sealed in the same transaction as the upgrade."""
     head = head_revision()
     async with engine.connect() as connection:
         if head is not None and await current_revision(connection) == head:
@@ -155,7 +161,11 @@ async def _upgrade_if_behind(engine: AsyncEngine) -> str | None:
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
             )
+        before = await current_revision(connection)
         await connection.run_sync(_upgrade)
+        if before in _BEFORE_SEALED_AUDIT:
+            sealed = await seal_legacy_details(connection, key_ring)
+            log.info("audit details sealed", extra={"rows": sealed})
         return await current_revision(connection)
 
 

@@ -34,8 +34,8 @@ environments = Table(
 )
 
 # What `keys create` issues at once: a pk_/sk_ pair and a user-token signing key, revoked
-# together (0004). The public key is kept whole (it ships to browsers; it is not a secret);
-# of the secret key only its last four characters. Pairs from before 0004 hold one key each.
+# together (0005). The public key is kept whole (it ships to browsers; it is not a secret);
+# of the secret key only its last four characters. Pairs from before 0005 hold one key each.
 key_pairs = Table(
     "key_pairs",
     metadata,
@@ -57,7 +57,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("hint", String(16), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0004
+    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0005
 )
 
 # Only the public half of each user-token signing key is kept.
@@ -68,7 +68,7 @@ signing_keys = Table(
     Column("environment_id", ForeignKey("environments.id"), nullable=False, index=True),
     Column("public_key_pem", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0004
+    Column("pair_id", ForeignKey("key_pairs.id"), nullable=False, index=True),  # 0005
 )
 
 channels = Table(
@@ -99,7 +99,7 @@ channel_data = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # Blind index of the Slack install (storage/blind_index.py) and the id of the ring key
-    # that encrypted the payload and made the index; NULL key_id: written before 0006.
+    # that encrypted the payload and made the index; NULL key_id: written before 0004.
     Column("slack_team_hmac", String(32), nullable=True),
     Column("slack_enterprise_hmac", String(32), nullable=True),
     Column("key_id", String(8), nullable=True),
@@ -134,7 +134,7 @@ Index(
     sqlite_where=channel_data.c.key_id.is_(None),
 )
 
-# Users identified through `PUT /v1/users/{id}` (0005). The id is the lookup key; every property
+# Users identified through `PUT /v1/users/{id}` (0006). The id is the lookup key; every property
 # a caller sent is personal data, sealed whole like channel data. `id` orders the listing.
 users = Table(
     "users",
@@ -163,6 +163,6 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Column("sealed_details", Text, nullable=True),  # encrypted JSON (0003)
     Index("ix_audit_events_environment_occurred", "environment_id", "occurred_at"),
-    Index("ix_audit_events_target", "target"),  # 0006: audit search by recipient
-    Index("ix_audit_events_occurred_at", "occurred_at"),  # 0006: retention pruning
+    Index("ix_audit_events_target", "target"),  # 0004: audit search by recipient
+    Index("ix_audit_events_occurred_at", "occurred_at"),  # 0004: retention pruning
 )

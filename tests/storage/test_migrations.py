@@ -3,6 +3,7 @@ keys issued before key pairs existed keep working (and become revocable)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from provider_gateway.config import Settings
 from provider_gateway.crypto import load_key_ring
 from provider_gateway.keys import hash_api_key, key_hint, new_api_key, new_signing_key
+from provider_gateway.storage.audit import AuditLog
 from provider_gateway.storage.credentials import CredentialStore
 from provider_gateway.storage.database import (
     MIGRATIONS_DIR,
@@ -117,3 +119,39 @@ async def test_keys_issued_before_key_pairs_keep_working_and_can_be_revoked(
     assert await credentials.find(secret_key) is None
     assert await credentials.find(public_key) is not None
     assert public.revoked_at is None
+
+
+async def test_directory_ids_audited_before_sealing_existed_are_sealed_by_the_upgrade(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    directory = "7f3c1a52-3c0e-4a53-9d53-2b8f4d5e6a71"
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_to("0002"))  # type: ignore[arg-type]
+        for action, details in (
+            ("ms_teams.connected", {"ms_teams_tenant_id": directory, "via": "consent"}),
+            ("slack.connected", {"team_id": "T1"}),
+        ):
+            await connection.execute(
+                text(
+                    "INSERT INTO audit_events (occurred_at, actor, action, details) "
+                    "VALUES (:now, 'oauth', :action, :details)"
+                ),
+                {"now": datetime.now(UTC), "action": action, "details": json.dumps(details)},
+            )
+
+    key_ring = load_key_ring(settings)
+    assert await migrate(engine, key_ring) == head_revision()
+
+    async with engine.connect() as connection:
+        stored = (
+            await connection.execute(
+                text("SELECT action, details, sealed_details FROM audit_events ORDER BY id")
+            )
+        ).all()
+    assert directory not in repr(stored)  # nowhere in clear, sealed column included
+    teams, slack = stored
+    assert json.loads(key_ring.decrypt(teams.sealed_details)) == {"ms_teams_tenant_id": directory}
+    assert slack.sealed_details is None
+    events = await AuditLog(engine, key_ring).recent()
+    teams_event = next(event for event in events if event.entry.action == "ms_teams.connected")
+    assert teams_event.entry.revealed() == {"ms_teams_tenant_id": directory, "via": "consent"}
