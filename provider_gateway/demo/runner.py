@@ -134,7 +134,6 @@ def _settings(
             "SLACK_API_URL": f"{urls.slack}/api/",
             "MS_LOGIN_URL": urls.microsoft_api,
             "MS_GRAPH_URL": urls.microsoft_api,
-            "GATEWAY_RATE_LIMITS": "off",
             "GATEWAY_LOG_LEVEL": log_level,
             "GATEWAY_LOG_FORMAT": "text",
         }
