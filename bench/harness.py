@@ -110,7 +110,6 @@ async def gateway(
             "GATEWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "SLACK_API_URL": slack.api_url,
             "GATEWAY_CACHE_TTL_SECONDS": str(cache_ttl),
-            "GATEWAY_RATE_LIMITS": "off",
             "GATEWAY_LOG_LEVEL": "error",
         }
         if redis_url:

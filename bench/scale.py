@@ -279,7 +279,6 @@ async def stack(
                 "GATEWAY_ENCRYPTION_KEYS": key,
                 "SLACK_API_URL": slack.api_url,
                 "GATEWAY_CACHE_TTL_SECONDS": "600",
-                "GATEWAY_RATE_LIMITS": "off",
                 "GATEWAY_LOG_LEVEL": "error",
             }
             app = create_app(load_settings(env))

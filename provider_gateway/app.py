@@ -55,6 +55,7 @@ from provider_gateway.web.middlewares import (
     error_middleware,
     input_middleware,
     metrics_middleware,
+    rate_limit_headers_middleware,
     request_id_middleware,
 )
 from provider_gateway.web.ops import routes as ops_routes
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> web.Application:
             metrics_middleware,
             request_id_middleware,
             cors_middleware(settings.allowed_origins),
+            rate_limit_headers_middleware,
             error_middleware,
             auth_middleware,
             input_middleware,
@@ -121,7 +123,7 @@ async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     listings = ListingCache(state, settings.cache_ttl_seconds)
     app[LISTINGS] = listings
     app[GATEWAY].channel_data.on_change(listings.invalidate)
-    app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits)
+    app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits, settings.secret_key_rate_limits)
     app[IDEMPOTENCY_LOCKS] = SharedLocks(state)
     app[METRICS].watch(listings.stats, app[RATE_LIMITER])
     yield

@@ -83,7 +83,11 @@ class Settings:
     ms_login_url: str
     ms_graph_url: str
     cache_ttl_seconds: int
-    rate_limits: dict[int, int]  # Knock tier -> requests per second; empty: no limits
+    # Knock tier -> requests per second; empty: not limited. Public keys are limited per
+    # environment and user (a browser's abuse), secret keys per environment (the owner's own
+    # backend: not limited unless the operator asks).
+    rate_limits: dict[int, int]
+    secret_key_rate_limits: dict[int, int]
     upstream_timeout_seconds: float
     user_token_max_lifetime_seconds: int  # 0: no maximum
     log_level: LogLevel
@@ -138,6 +142,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         cache_ttl_seconds=_required(reader.get("GATEWAY_CACHE_TTL_SECONDS", _non_negative_int, 60)),
         rate_limits=_required(reader.get("GATEWAY_RATE_LIMITS", _rate_limits, dict(KNOCK_TIERS))),
+        secret_key_rate_limits=_required(
+            reader.get("GATEWAY_SECRET_KEY_RATE_LIMITS", _rate_limits, dict[int, int]())
+        ),
         upstream_timeout_seconds=_required(
             reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
         ),
@@ -207,19 +214,36 @@ def _redis_url(raw: str) -> Secret:
 KNOCK_TIERS: dict[int, int] = {1: 1, 2: 5, 3: 60, 4: 200, 5: 1000}
 
 
+_RATE_LIMITS_SYNTAX = "knock, off, or tier=requests-per-second pairs like 2=20,3=100"
+
+
 def _rate_limits(raw: str) -> dict[int, int]:
-    """`knock` (Knock's tiers), `off`, or overrides such as `2=20,3=100`."""
+    """`knock` (Knock's tiers), `off`, or overrides of Knock's tiers such as `2=20,3=100`."""
     if raw.lower() == "knock":
         return dict(KNOCK_TIERS)
     if raw.lower() == "off":
         return {}
     limits = dict(KNOCK_TIERS)
     for part in raw.split(","):
-        tier, _, rate = part.strip().partition("=")
-        if not (tier.isdigit() and int(tier) in KNOCK_TIERS and rate.isdigit() and int(rate) > 0):
-            raise ValueError("knock, off, or tier=requests-per-second pairs like 2=20,3=100")
+        tier, equals, rate = (text.strip() for text in part.partition("="))
+        if not (equals and _is_number(tier) and _is_number(rate)):
+            raise ValueError(f"{part.strip()!r} is not tier=rate; use {_RATE_LIMITS_SYNTAX}")
+        if int(tier) not in KNOCK_TIERS:
+            raise ValueError(f"{part.strip()!r}: Knock's tiers are 1 to 5")
+        if not 1 <= int(rate) <= _MAX_RATE:
+            raise ValueError(
+                f"{part.strip()!r}: a rate is 1 to {_MAX_RATE} requests per second "
+                "(to lift every limit: off)"
+            )
         limits[int(tier)] = int(rate)
     return limits
+
+
+_MAX_RATE = 1_000_000
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 9
 
 
 def _redis_prefix(raw: str) -> str:

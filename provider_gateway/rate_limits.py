@@ -1,12 +1,18 @@
-"""Knock's rate limits: per endpoint tier, per environment (and per user for user tokens),
-counted in shared state so every replica enforces the same budget."""
+"""Rate limits by Knock's endpoint tiers, on smooth GCRA budgets shared by every replica.
+
+Public-key callers (browsers) are limited per environment and signing user; secret-key
+callers (the owner's backend) per environment, and by default not at all: Knock's hosted tiers
+protect Knock's shared infrastructure, while a self-hosted gateway serves its owner.
+"""
 
 from __future__ import annotations
 
-import time
+import math
+from dataclasses import dataclass
 
 from provider_gateway.auth import Principal
 from provider_gateway.errors import RateLimited
+from provider_gateway.shared.gcra import Admission, Budget
 from provider_gateway.shared.state import SharedState
 
 # Tiers as Knock's OpenAPI assigns them (x-ratelimit-tier).
@@ -27,22 +33,58 @@ def tier_for(method: str, path: str) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One request against its tier's budget, and the headers that tell the caller about it
+    (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and `RateLimit` as structured
+    field lists; `t` is when the budget is full again, in whole seconds)."""
+
+    tier: int
+    rate: int  # requests per second, also the burst
+    admission: Admission
+
+    @property
+    def policy(self) -> str:
+        return f"tier-{self.tier}"
+
+    def headers(self) -> dict[str, str]:
+        reset = max(0, math.ceil(self.admission.reset))
+        return {
+            "RateLimit-Policy": f'"{self.policy}";q={self.rate};w=1',
+            "RateLimit": f'"{self.policy}";r={self.admission.remaining};t={reset}',
+        }
+
+    def enforce(self) -> None:
+        """Raise the 429 (Knock's body, `Retry-After` in whole seconds, at least 1)."""
+        if not self.admission.admitted:
+            raise RateLimited(
+                math.ceil(self.admission.delay),
+                f"Rate limit of {self.rate} requests per second exceeded (tier {self.tier})",
+            )
+
+
 class RateLimiter:
-    def __init__(self, state: SharedState, limits: dict[int, int]) -> None:
+    def __init__(self, state: SharedState, public: dict[int, int], secret: dict[int, int]) -> None:
         self._state = state
-        self._limits = limits
+        self._public = public
+        self._secret = secret
         self.limited = 0  # requests refused, for metrics
 
-    async def check(self, principal: Principal, tier: int) -> None:
-        limit = self._limits.get(tier)
-        if not limit:
-            return
-        window = int(time.time())
+    def rate_for(self, principal: Principal, tier: int) -> int | None:
+        """Requests per second this caller may make on this tier; None: not limited."""
+        limits = self._secret if principal.is_secret else self._public
+        return limits.get(tier)
+
+    async def take(self, principal: Principal, tier: int) -> Verdict | None:
+        """Spend one request of the caller's budget; None when the caller is not limited."""
+        rate = self.rate_for(principal, tier)
+        if not rate:
+            return None
         # With a user token Knock scopes the limit by environment and signing user.
-        who = f"user:{principal.user_id}" if principal.user_id else "key"
-        count = await self._state.hit(f"rate:{principal.environment.id}:{who}:{tier}:{window}", 2)
-        if count > limit:
+        caller = "key" if principal.is_secret else f"user:{principal.user_id}"
+        key = f"rate:{principal.environment.id}:{tier}:{caller}"
+        # Burst: one second's worth, so a page's parallel calls pass and a flood does not.
+        admission = await self._state.gcra(key, Budget.per_second(rate))
+        if not admission.admitted:
             self.limited += 1
-            raise RateLimited(
-                1, f"Rate limit of {limit} requests per second exceeded (tier {tier})"
-            )
+        return Verdict(tier, rate, admission)

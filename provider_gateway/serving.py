@@ -67,6 +67,7 @@ async def startup_summary(app: web.Application) -> dict[str, Any]:
         "channels": len(await gateway.channels.all()),
         "data_dir": str(settings.data_dir),
         "rate_limits": _rate_limits(settings.rate_limits),
+        "secret_key_rate_limits": _rate_limits(settings.secret_key_rate_limits),
         "cache_ttl_seconds": settings.cache_ttl_seconds,
         "upstream_timeout_seconds": settings.upstream_timeout_seconds,
         "allowed_origins": ",".join(settings.allowed_origins) or "none",

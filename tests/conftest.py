@@ -70,9 +70,7 @@ def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
             "GATEWAY_ENCRYPTION_KEYS": KEY_A,
             "GATEWAY_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
             "GATEWAY_LOG_FORMAT": "text",
-            # Knock's tiers (5 req/s for providers) would throttle the concurrency tests;
-            # test_rate_limits.py turns them on.
-            "GATEWAY_RATE_LIMITS": "off",
+            # Rate limits at their defaults: secret keys unlimited, public keys per user.
         }
         env.update(overrides)
         return load_settings(env)

@@ -10,7 +10,7 @@ from aiohttp import web
 from provider_gateway.auth import Principal
 from provider_gateway.config import Settings
 from provider_gateway.gateway import Gateway
-from provider_gateway.rate_limits import RateLimiter
+from provider_gateway.rate_limits import RateLimiter, Verdict
 from provider_gateway.shared.listings import ListingCache
 from provider_gateway.shared.state import SharedLocks, SharedState
 from provider_gateway.web.metrics import Metrics
@@ -25,3 +25,5 @@ METRICS = web.AppKey("metrics", Metrics)
 IDEMPOTENCY_LOCKS = web.AppKey("idempotency_locks", SharedLocks)
 PRINCIPAL = web.RequestKey("principal", Principal)
 REQUEST_ID = web.RequestKey("request_id", str)
+# The rate-limit verdict of a request on a route limited for its caller.
+RATE_LIMIT = web.RequestKey("rate_limit", Verdict)

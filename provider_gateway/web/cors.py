@@ -26,7 +26,8 @@ ALLOWED_HEADERS = frozenset(
         "x-request-id",
     }
 )
-EXPOSED_HEADERS = "Retry-After, X-Request-Id, Idempotent-Replayed"
+# Read by browser code: the rate-limit state (draft-ietf-httpapi-ratelimit-headers) included.
+EXPOSED_HEADERS = "Retry-After, RateLimit, RateLimit-Policy, X-Request-Id, Idempotent-Replayed"
 
 
 def cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:

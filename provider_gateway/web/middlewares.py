@@ -20,7 +20,14 @@ from provider_gateway.errors import (
     ServiceUnavailable,
 )
 from provider_gateway.rate_limits import tier_for
-from provider_gateway.web.appkeys import GATEWAY, METRICS, PRINCIPAL, RATE_LIMITER, REQUEST_ID
+from provider_gateway.web.appkeys import (
+    GATEWAY,
+    METRICS,
+    PRINCIPAL,
+    RATE_LIMIT,
+    RATE_LIMITER,
+    REQUEST_ID,
+)
 from provider_gateway.web.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -124,9 +131,24 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
         request[PRINCIPAL] = principal
         tier = tier_for(request.method, request.path)
-        if tier is not None:
-            await request.app[RATE_LIMITER].check(principal, tier)
+        verdict = None if tier is None else await request.app[RATE_LIMITER].take(principal, tier)
+        if verdict is not None:
+            request[RATE_LIMIT] = verdict
+            verdict.enforce()
     return await handler(request)
+
+
+@web.middleware
+async def rate_limit_headers_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """`RateLimit-Policy` and `RateLimit` on every response of a route limited for this caller,
+    errors (rendered below this middleware) and the 429 itself included."""
+    response = await handler(request)
+    verdict = request.get(RATE_LIMIT)
+    if verdict is not None and not response.prepared:
+        response.headers.update(verdict.headers())
+    return response
 
 
 # Query values that are not identifiers: opaque upstream tokens and filters passed through

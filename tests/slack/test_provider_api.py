@@ -163,11 +163,12 @@ async def test_public_key_needs_the_slack_grant_on_that_tenant(
     client: TestClient, world: World, fake_slack: FakeSlack
 ) -> None:
     await install_token(client, world, fake_slack.mint_token(TEAM))
-    for grants in (
-        {tenant_uri("other"): {"slack/channels_read": [{}]}},
-        {tenant_uri("acme"): {"ms_teams/channels_read": [{}]}},
+    for user, grants in (
+        ("user-1", {tenant_uri("other"): {"slack/channels_read": [{}]}}),
+        # Another user: six provider calls from one would exceed its tier-2 burst of five.
+        ("user-2", {tenant_uri("acme"): {"ms_teams/channels_read": [{}]}}),
     ):
-        headers = world.public_headers(world.user_token(grants=grants))
+        headers = world.public_headers(world.user_token(sub=user, grants=grants))
         for method, action in (
             ("GET", "auth_check"),
             ("GET", "channels"),
