@@ -21,6 +21,11 @@ CHANNEL_DATA_READ_TIER = 4
 CHANNEL_DATA_WRITE_TIER = 3
 # listUsers / getUser 4, identifyUser 3, deleteUser 2.
 USERS_TIERS = {"GET": 4, "PUT": 3, "DELETE": 2}
+# A budget holds this many seconds' worth of its rate. One second's worth refused a real page:
+# SlackKit and TeamsKit together check both connections, page through channels and revoke
+# within a second, and the kits do not retry a refused revoke. Ten seconds lets an honest page
+# through whole while a loop is still held to the tier's rate.
+BURST_SECONDS = 10
 
 
 def tier_for(method: str, path: str) -> int | None:
@@ -40,7 +45,7 @@ class Verdict:
     field lists; `t` is when the budget is full again, in whole seconds)."""
 
     tier: int
-    rate: int  # requests per second, also the burst
+    rate: int  # requests per second; the budget holds BURST_SECONDS of them
     admission: Admission
 
     @property
@@ -50,7 +55,7 @@ class Verdict:
     def headers(self) -> dict[str, str]:
         reset = max(0, math.ceil(self.admission.reset))
         return {
-            "RateLimit-Policy": f'"{self.policy}";q={self.rate};w=1',
+            "RateLimit-Policy": f'"{self.policy}";q={self.rate * BURST_SECONDS};w={BURST_SECONDS}',
             "RateLimit": f'"{self.policy}";r={self.admission.remaining};t={reset}',
         }
 
@@ -83,8 +88,7 @@ class RateLimiter:
         # With a user token Knock scopes the limit by environment and signing user.
         caller = "key" if principal.is_secret else f"user:{principal.user_id}"
         key = f"rate:{principal.environment.id}:{tier}:{caller}"
-        # Burst: one second's worth, so a page's parallel calls pass and a flood does not.
-        admission = await self._state.gcra(key, Budget.per_second(rate))
+        admission = await self._state.gcra(key, Budget.per_second(rate, rate * BURST_SECONDS))
         if not admission.admitted:
             self.limited += 1
         return Verdict(tier, rate, admission)

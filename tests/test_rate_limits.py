@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from provider_gateway.app import create_app
 from provider_gateway.config import KNOCK_TIERS, ConfigError, Settings, load_settings
+from provider_gateway.rate_limits import BURST_SECONDS
 from provider_gateway.serving import startup_summary
 from provider_gateway.web.appkeys import GATEWAY
 from tests.conftest import ALLOWED_ORIGIN
@@ -29,7 +30,10 @@ from tests.support import World, seed_world, serve, tenant_uri
 
 TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
 GRANTS = {tenant_uri("acme"): {"slack/channels_read": [{}]}}
-PROVIDERS_POLICY = '"tier-2";q=5;w=1'  # Knock's tier 2: 5 requests/s, a burst of 5
+# Knock's tier 2: 5 requests/s, a budget of 10 s of them (rate_limits.BURST_SECONDS).
+PROVIDERS_POLICY = '"tier-2";q=50;w=10'
+BURST = 50
+FLOOD = 80  # concurrent requests: more than a full budget
 RATE_LIMIT = re.compile(r'^"tier-(\d)";r=(\d+);t=(\d+)$')
 
 
@@ -76,10 +80,10 @@ async def _burst(requests: list[Any]) -> tuple[list[ClientResponse], float]:
 
 
 def _within_one_budget(admitted: int, rate: int, seconds: float) -> bool:
-    """A GCRA budget admits its burst (= rate) at once, then `rate` more per second; +1 for
-    the request that straddles a refill. Two budgets, or fixed windows meeting at a second
-    boundary, admit about twice the burst at once."""
-    return admitted <= rate + math.floor(seconds * rate) + 1
+    """A GCRA budget admits its burst (BURST_SECONDS of its rate) at once, then `rate` more
+    per second; +1 for the request that straddles a refill. Two budgets, or fixed windows
+    meeting at a boundary, admit about twice the burst at once."""
+    return admitted <= rate * BURST_SECONDS + math.floor(seconds * rate) + 1
 
 
 def _statuses(responses: list[ClientResponse]) -> list[int]:
@@ -107,7 +111,7 @@ async def test_a_public_key_burst_gets_429s_with_retry_after_and_both_headers(
     client = await _client(aiohttp_client, settings_with())
     world = await seed_world(client.app[GATEWAY])
     headers = _browser(world)
-    responses, seconds = await _burst([_auth_check(client, world, headers) for _ in range(30)])
+    responses, seconds = await _burst([_auth_check(client, world, headers) for _ in range(FLOOD)])
     statuses = _statuses(responses)
     assert set(statuses) == {403, 429}, statuses
     assert _within_one_budget(statuses.count(403), 5, seconds), (statuses, seconds)
@@ -117,8 +121,8 @@ async def test_a_public_key_burst_gets_429s_with_retry_after_and_both_headers(
         assert match is not None, response.headers["RateLimit"]
         tier, remaining, reset = (int(value) for value in match.groups())
         assert tier == 2
-        assert 0 <= remaining < 5
-        assert 1 <= reset <= 2
+        assert 0 <= remaining < BURST
+        assert 1 <= reset <= BURST_SECONDS
     refused = [response for response in responses if response.status == 429]
     for response in refused:
         assert response.headers["RateLimit"].startswith('"tier-2";r=0;')
@@ -141,10 +145,10 @@ async def test_successful_responses_of_limited_routes_carry_the_headers(
     read = await client.get(path, headers=headers)
     assert (written.status, read.status) == (200, 200)
     # Channel data writes are tier 3 (60/s), reads tier 4 (200/s).
-    assert written.headers["RateLimit-Policy"] == '"tier-3";q=60;w=1'
-    assert written.headers["RateLimit"] == '"tier-3";r=59;t=1'
-    assert read.headers["RateLimit-Policy"] == '"tier-4";q=200;w=1'
-    assert read.headers["RateLimit"] == '"tier-4";r=199;t=1'
+    assert written.headers["RateLimit-Policy"] == '"tier-3";q=600;w=10'
+    assert written.headers["RateLimit"] == '"tier-3";r=599;t=1'
+    assert read.headers["RateLimit-Policy"] == '"tier-4";q=2000;w=10'
+    assert read.headers["RateLimit"] == '"tier-4";r=1999;t=1'
 
 
 async def test_two_users_and_two_environments_have_separate_budgets(
@@ -154,7 +158,7 @@ async def test_two_users_and_two_environments_have_separate_budgets(
     world = await seed_world(client.app[GATEWAY])
     other_environment = await seed_world(client.app[GATEWAY])
     first = _browser(world, "user-1")
-    responses, _ = await _burst([_auth_check(client, world, first) for _ in range(30)])
+    responses, _ = await _burst([_auth_check(client, world, first) for _ in range(FLOOD)])
     assert 429 in _statuses(responses)
     # Right after: another user, and the same user id in another environment, start full.
     for environment, headers in (
@@ -163,8 +167,8 @@ async def test_two_users_and_two_environments_have_separate_budgets(
     ):
         responses, _ = await _burst([_auth_check(client, environment, headers) for _ in range(3)])
         assert _statuses(responses) == [403, 403, 403]
-        # A full budget answers r=4 to the first of them.
-        assert '"tier-2";r=4;t=1' in [response.headers["RateLimit"] for response in responses]
+        # A full budget answers r=49 to the first of them.
+        assert '"tier-2";r=49;t=1' in [response.headers["RateLimit"] for response in responses]
 
 
 async def test_other_tiers_are_not_spent_by_provider_calls(
@@ -173,7 +177,7 @@ async def test_other_tiers_are_not_spent_by_provider_calls(
     client = await _client(aiohttp_client, settings_with())
     world = await seed_world(client.app[GATEWAY])
     headers = _browser(world, "user-3")
-    responses, _ = await _burst([_auth_check(client, world, headers) for _ in range(30)])
+    responses, _ = await _burst([_auth_check(client, world, headers) for _ in range(FLOOD)])
     assert 429 in _statuses(responses)
     path = f"/v1/users/user-3/channel_data/{world.slack.id}"
     reads, _ = await _burst([client.get(path, headers=headers) for _ in range(20)])
@@ -188,7 +192,7 @@ async def test_secret_keys_are_limited_per_environment_when_configured(
     world = await seed_world(client.app[GATEWAY])
     other_environment = await seed_world(client.app[GATEWAY])
     headers = world.secret_headers()
-    responses, seconds = await _burst([_auth_check(client, world, headers) for _ in range(30)])
+    responses, seconds = await _burst([_auth_check(client, world, headers) for _ in range(FLOOD)])
     statuses = _statuses(responses)
     assert 429 in statuses
     assert _within_one_budget(statuses.count(403), 5, seconds)
@@ -197,7 +201,7 @@ async def test_secret_keys_are_limited_per_environment_when_configured(
     assert refused.headers["RateLimit-Policy"] == PROVIDERS_POLICY
     other = await _auth_check(client, other_environment, other_environment.secret_headers())
     assert other.status == 403
-    assert other.headers["RateLimit"] == '"tier-2";r=4;t=1'
+    assert other.headers["RateLimit"] == '"tier-2";r=49;t=1'
 
 
 async def test_two_replicas_share_one_budget(
@@ -205,7 +209,7 @@ async def test_two_replicas_share_one_budget(
 ) -> None:
     prefix = f"pgw-test-{uuid.uuid4().hex[:10]}"
     settings = make_settings(
-        GATEWAY_RATE_LIMITS="2=10", GATEWAY_REDIS_URL=REDIS_URL, GATEWAY_REDIS_PREFIX=prefix
+        GATEWAY_RATE_LIMITS="2=1", GATEWAY_REDIS_URL=REDIS_URL, GATEWAY_REDIS_PREFIX=prefix
     )
     try:
         replicas = [await _client(aiohttp_client, settings) for _ in range(2)]
@@ -218,7 +222,7 @@ async def test_two_replicas_share_one_budget(
     admitted = _statuses(responses).count(403)
     # Two budgets would admit 20 at once; one shared budget admits 10 and its refill.
     assert admitted >= 10
-    assert _within_one_budget(admitted, 10, seconds), (admitted, seconds)
+    assert _within_one_budget(admitted, 1, seconds), (admitted, seconds)
     assert {r.status for r in responses[0::2]} | {r.status for r in responses[1::2]} == {403, 429}
 
 
@@ -226,7 +230,7 @@ async def test_no_more_than_one_burst_is_admitted_across_a_second_boundary(
     aiohttp_client: Any, settings_with: Callable[..., Settings]
 ) -> None:
     """Fixed one-second windows admit a window's worth on each side of the boundary."""
-    client = await _client(aiohttp_client, settings_with(GATEWAY_RATE_LIMITS="2=10"))
+    client = await _client(aiohttp_client, settings_with(GATEWAY_RATE_LIMITS="2=1"))
     world = await seed_world(client.app[GATEWAY])
     headers = _browser(world)
     await asyncio.sleep(1.85 - time.time() % 1)  # 0.15 s before the next second but one
@@ -236,8 +240,8 @@ async def test_no_more_than_one_burst_is_admitted_across_a_second_boundary(
         response = await _auth_check(client, world, headers)
         admitted += response.status == 403
     seconds = time.monotonic() - started
-    assert admitted >= 10
-    assert _within_one_budget(admitted, 10, seconds), (admitted, seconds)
+    assert admitted >= BURST_SECONDS
+    assert _within_one_budget(admitted, 1, seconds), (admitted, seconds)
 
 
 async def test_refusals_are_counted_in_metrics(
@@ -246,7 +250,7 @@ async def test_refusals_are_counted_in_metrics(
     client = await _client(aiohttp_client, settings_with())
     world = await seed_world(client.app[GATEWAY])
     headers = _browser(world)
-    responses, _ = await _burst([_auth_check(client, world, headers) for _ in range(30)])
+    responses, _ = await _burst([_auth_check(client, world, headers) for _ in range(FLOOD)])
     text = await (await client.get("/metrics")).text()
     counted = next(
         sample.value

@@ -134,10 +134,6 @@ def _settings(
             "SLACK_API_URL": f"{urls.slack}/api/",
             "MS_LOGIN_URL": urls.microsoft_api,
             "MS_GRAPH_URL": urls.microsoft_api,
-            # One visitor on a laptop, acting as the page's one demo user: browser limits
-            # (5 provider calls/s per user) guard against abuse a loopback demo does not face,
-            # and clicking through both flows quickly would only show a newcomer 429s.
-            "GATEWAY_RATE_LIMITS": "off",
             "GATEWAY_LOG_LEVEL": log_level,
             "GATEWAY_LOG_FORMAT": "text",
         }
