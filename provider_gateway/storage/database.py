@@ -14,6 +14,7 @@ from yarl import URL
 
 from provider_gateway.config import Settings
 from provider_gateway.crypto import KeyRing
+from provider_gateway.storage.outage import guarded
 from provider_gateway.storage.rotation import backfill_blind_index
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,12 @@ def display_url(settings: Settings) -> str:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine every store uses; its connections raise `DatabaseUnavailable` for outages
+    (storage.outage)."""
+    return guarded(_create_engine(settings))
+
+
+def _create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url.reveal())
     if url.startswith("sqlite"):
         database = make_url(url).database
