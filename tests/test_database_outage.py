@@ -272,3 +272,38 @@ async def test_a_pool_with_no_free_connection_is_a_503_not_a_wait_forever(
     assert "pool timeout" in (await ready.json())["reason"]
 
     assert (await client.get(path, headers=world.secret_headers())).status == 404
+
+
+async def test_a_database_that_accepts_but_never_answers_is_a_503_within_the_pool_timeout(
+    make_settings: Callable[..., Any],
+    aiohttp_client: Callable[..., Any],
+    private_cluster: PrivatePostgres,
+) -> None:
+    """A host behind a dead link: connecting gives up after the pool timeout (asyncpg's own
+    default is 60 s), instead of holding every request that long."""
+    from provider_gateway.app import create_app
+    from tests.support import seed_world, serve
+
+    settings = make_settings(GATEWAY_DATABASE_POOL_TIMEOUT_SECONDS="1")
+    client = await serve(aiohttp_client, create_app(settings))
+    world = await seed_world(client.app[GATEWAY])
+    path = f"/v1/objects/$tenants/acme/channel_data/{world.slack.id}"
+    private_cluster.stop()
+    held: list[asyncio.StreamWriter] = []
+
+    def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", private_cluster.port)
+    try:
+        async with asyncio.timeout(PHASE_TIMEOUT_SECONDS):
+            response = await client.get(path, headers=world.secret_headers())
+            ready = await client.get("/readyz")
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "2"
+    assert ready.status == 503

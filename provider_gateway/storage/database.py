@@ -78,11 +78,14 @@ def _create_engine(settings: Settings) -> AsyncEngine:
         pool_size=pool.size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_seconds,
-        # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
         connect_args={
+            # Connecting to a host that accepts but never answers gives up as a wait for a
+            # pooled connection does (asyncpg would wait 60 s): then it is a 503, not a hang.
+            "timeout": pool.timeout_seconds,
+            # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
             "server_settings": {
                 "statement_timeout": str(round(pool.statement_timeout_seconds * 1000))
-            }
+            },
         },
     )
 
