@@ -1,8 +1,8 @@
 """A PostgreSQL cluster of a test's own (initdb/pg_ctl on a free port), to stop and start.
 
-The shared server on 5432 is every helper's; an outage test needs one it may take down. The
-cluster runs as the `postgres` user (PostgreSQL refuses to run as root) from a directory that
-user owns, listens on loopback only, and is removed afterwards.
+The shared server on 5432 is every test's; an outage test needs one it may take down. The
+cluster runs as the `postgres` user when the suite runs as root (PostgreSQL refuses root) from
+a directory that user owns, listens on loopback only, and is removed afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from tests.support import free_port
 
 _BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)  # newest first
 _OWNER = "postgres"
+# PostgreSQL refuses to run as root: as root the cluster is the postgres user's.
+_AS_ROOT = os.geteuid() == 0
 # Generous: the machine running the suite is shared and may be loaded.
 _START_TIMEOUT_SECONDS = 60
 
@@ -70,8 +72,12 @@ class PrivatePostgres:
         terminated, transactions in flight roll back, committed ones stay."""
         self._pg_ctl("stop", "-m", "fast", "-w", "-t", str(_START_TIMEOUT_SECONDS))
 
-    def _pg_ctl(self, *args: str) -> None:
-        _as_owner(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args)
+    def stop_now(self) -> None:
+        """Clean-up: an immediate shutdown, and no complaint if it is already down."""
+        self._pg_ctl("stop", "-m", "immediate", "-w", check=False)
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        _as_owner(str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args, check=check)
 
 
 @contextmanager
@@ -79,11 +85,12 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     """A running cluster, stopped and deleted on exit."""
     bin_dir = server_binaries()
     assert bin_dir is not None, "PostgreSQL server binaries not found under /usr/lib/postgresql"
-    owner = pwd.getpwnam(_OWNER)
     # Not pytest's tmp_path: its parent directories are root's (mode 0700), out of the
     # postgres user's reach.
     root = Path(tempfile.mkdtemp(prefix="gateway-outage-pg-"))
-    os.chown(root, owner.pw_uid, owner.pw_gid)
+    if _AS_ROOT:
+        owner = pwd.getpwnam(_OWNER)
+        os.chown(root, owner.pw_uid, owner.pw_gid)
     cluster = PrivatePostgres(bin_dir, root, free_port())
     try:
         _as_owner(
@@ -99,25 +106,19 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         try:
             yield cluster
         finally:
-            subprocess.run(
-                ["runuser", "-u", _OWNER, "--", str(bin_dir / "pg_ctl"), "-D",
-                 str(cluster.data_dir), "stop", "-m", "immediate", "-w"],
-                capture_output=True,
-                check=False,
-                timeout=_START_TIMEOUT_SECONDS,
-            )  # fmt: skip
+            cluster.stop_now()
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _as_owner(*command: str) -> None:
+def _as_owner(*command: str, check: bool = True) -> None:
     result = subprocess.run(
-        ["runuser", "-u", _OWNER, "--", *command],
+        ["runuser", "-u", _OWNER, "--", *command] if _AS_ROOT else list(command),
         capture_output=True,
         text=True,
         check=False,
         timeout=_START_TIMEOUT_SECONDS + 30,
         cwd="/",
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} failed: {result.stderr.strip()}")
