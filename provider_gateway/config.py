@@ -56,7 +56,7 @@ class DatabasePool:
 
     size: int = 10
     max_overflow: int = 10
-    timeout_seconds: float = 10.0  # waiting for a free connection
+    timeout_seconds: float = 10.0  # waiting for a free connection, or for a new one to connect
     statement_timeout_seconds: float = 30.0  # 0: none
 
     def describe(self) -> str:

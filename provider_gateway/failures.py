@@ -31,9 +31,19 @@ def database_errors(settings: Settings) -> Iterator[None]:
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
     from provider_gateway.storage.database import display_url
+    from provider_gateway.storage.outage import DatabaseUnavailable
 
     try:
         yield
+    except DatabaseUnavailable as exc:
+        # The driver's own first line says more to an operator than the category does.
+        cause = exc.__cause__
+        if isinstance(cause, DBAPIError):
+            cause = cause.orig
+        detail = _first_line(cause) if cause is not None else exc.reason
+        raise DatabaseFailure(
+            f"cannot reach the database at {display_url(settings)}: {detail}"
+        ) from None
     except DBAPIError as exc:
         raise DatabaseFailure(
             f"database error at {display_url(settings)}: {_first_line(exc.orig)}"

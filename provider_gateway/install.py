@@ -21,6 +21,7 @@ from provider_gateway.gateway import Gateway
 from provider_gateway.keys import api_key_kind
 from provider_gateway.models import Channel, Provider, Recipient
 from provider_gateway.state_claims import owner_digest, state_key, state_material
+from provider_gateway.storage.outage import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 # A state is good for this long; the components' user tokens usually expire sooner anyway.
@@ -99,6 +100,11 @@ def _text(value: object) -> bool:
     )
 
 
+# The reason an install fails with while the database is down: the popup says so (503 with
+# Retry-After) and the user can connect again in a moment.
+SERVICE_UNAVAILABLE = "service_unavailable"
+
+
 class InstallFailed(Exception):
     """A named reason; the flow stores nothing and renders authFailed with it."""
 
@@ -133,7 +139,21 @@ async def attempt(
     except InstallFailed as failure:
         log.info("install failed", extra={"provider": provider, "reason": failure.reason})
         return InstallOutcome(nonce, redirect_url, failure.reason)
+    except DatabaseUnavailable as outage:
+        return unavailable(outage, provider=provider, nonce=nonce, redirect_url=redirect_url)
     return InstallOutcome(nonce, redirect_url)
+
+
+def unavailable(
+    outage: DatabaseUnavailable, *, provider: Provider, nonce: str | None, redirect_url: str | None
+) -> InstallOutcome:
+    """A callback that met a database outage: the authFailed page, never a 500."""
+    log.warning(
+        "install failed: database unavailable: %s",
+        outage,
+        extra={"provider": provider, "reason": SERVICE_UNAVAILABLE},
+    )
+    return InstallOutcome(nonce, redirect_url, SERVICE_UNAVAILABLE)
 
 
 def provider_error(error: str) -> InstallFailed:

@@ -19,6 +19,7 @@ from provider_gateway.app import create_app
 from provider_gateway.config import Settings, load_settings
 from provider_gateway.gateway import Gateway, open_gateway
 from provider_gateway.web.appkeys import GATEWAY
+from tests.storage.private_postgres import PrivatePostgres, private_postgres
 from tests.support import World, seed_world, serve
 
 # The server the suite creates its databases on (one per test); `scripts/test` makes sure it is up.
@@ -51,6 +52,14 @@ def postgres_url() -> Iterator[str]:
     base = ADMIN_POSTGRES_URL.rsplit("/", 1)[0]
     yield f"{base}/{name}"
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of this test's own, which it may stop and start (mark the test
+    `postgres`)."""
+    with private_postgres() as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=BACKENDS)

@@ -27,6 +27,7 @@ from provider_gateway.install import (
     attempt,
     check_redirect,
     claim_state,
+    unavailable,
     verify_requester,
 )
 from provider_gateway.models import Recipient
@@ -46,6 +47,7 @@ from provider_gateway.ms_teams.signin import (
     is_signin_state,
     new_secret,
 )
+from provider_gateway.storage.outage import DatabaseUnavailable
 from provider_gateway.tenant_credentials import store_credential
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,8 @@ class TeamsInstaller:
         except InstallFailed as failure:
             log.info("install failed", extra={"provider": "ms-teams", "reason": failure.reason})
             return InstallOutcome(None, redirect_url, failure.reason)
+        except DatabaseUnavailable as outage:
+            return unavailable(outage, provider="ms-teams", nonce=None, redirect_url=redirect_url)
 
     async def _first_hop(
         self,

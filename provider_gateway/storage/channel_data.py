@@ -15,19 +15,17 @@ from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry, record
 from provider_gateway.storage.blind_index import BlindIndex
 from provider_gateway.storage.clock import utcnow
+from provider_gateway.storage.contention import (
+    MAX_ATTEMPTS,
+    ConcurrentUpdateError,
+    back_off,
+    lock_for_write,
+)
 from provider_gateway.storage.schema import channel_data
 
 ChannelDataPayload = dict[str, Any]
 # Given the stored data (None: none yet), return the data to store (None: remove it).
 Change = Callable[[ChannelDataPayload | None], ChannelDataPayload | None]
-# Optimistic concurrency: a lost race re-reads and re-applies the change.
-_MAX_ATTEMPTS = 20
-
-
-class ConcurrentUpdateError(Exception):
-    """The same channel data kept changing under us; the caller may retry later."""
-
-
 ChangeListener = Callable[[str, str, Recipient], Awaitable[None]]
 
 
@@ -90,13 +88,15 @@ class ChannelDataStore:
         audit: Callable[[ChannelDataPayload | None, ChannelDataPayload | None], AuditEntry | None]
         | None = None,
     ) -> ChannelDataPayload | None:
-        """Apply `change` atomically (compare-and-swap on a row version); returns the new data.
+        """Apply `change` atomically, under the row's write lock (see storage.contention);
+        returns the new data. Concurrent callers each see the previous one's result.
 
         `audit(old, new)` may return an entry, written in the same transaction as the change.
         """
-        for _ in range(_MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
-                row = await self._row(connection, environment_id, channel_id, recipient)
+                await lock_for_write(connection)
+                row = await self._row(connection, environment_id, channel_id, recipient, lock=True)
                 current = self._decrypt(row["payload_encrypted"]) if row else None
                 new = change(None if current is None else json.loads(json.dumps(current)))
                 try:
@@ -107,6 +107,7 @@ class ChannelDataStore:
                     applied = False  # someone inserted first; retry as an update
                 if not applied:
                     await connection.rollback()
+                    await back_off(attempt)
                     continue
                 entry = audit(current, new) if audit else None
                 if entry is not None:
@@ -115,7 +116,9 @@ class ChannelDataStore:
                 for listener in self._listeners:
                     await listener(environment_id, channel_id, recipient)
             return new
-        raise ConcurrentUpdateError(f"channel data of {recipient.describe()} kept changing")
+        raise ConcurrentUpdateError(
+            f"Channel data of {recipient.describe()} is being changed by other requests; retry"
+        )
 
     async def _write(
         self,
@@ -165,7 +168,12 @@ class ChannelDataStore:
 
     @staticmethod
     async def _row(
-        connection: AsyncConnection, environment_id: str, channel_id: str, recipient: Recipient
+        connection: AsyncConnection,
+        environment_id: str,
+        channel_id: str,
+        recipient: Recipient,
+        *,
+        lock: bool = False,
     ) -> Any:
         query = select(
             channel_data.c.id, channel_data.c.version, channel_data.c.payload_encrypted
@@ -176,6 +184,8 @@ class ChannelDataStore:
             channel_data.c.collection == recipient.collection,
             channel_data.c.recipient_id == recipient.id,
         )
+        if lock:
+            query = query.with_for_update()
         return (await connection.execute(query)).mappings().first()
 
     def _encrypt(self, payload: ChannelDataPayload | None) -> str:

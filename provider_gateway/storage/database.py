@@ -15,6 +15,7 @@ from yarl import URL
 from provider_gateway.config import Settings
 from provider_gateway.crypto import KeyRing
 from provider_gateway.storage.audit import seal_legacy_details
+from provider_gateway.storage.outage import guarded
 from provider_gateway.storage.rotation import backfill_blind_index
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,12 @@ def display_url(settings: Settings) -> str:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The engine every store uses; its connections raise `DatabaseUnavailable` for outages
+    (storage.outage)."""
+    return guarded(_create_engine(settings))
+
+
+def _create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.database_url.reveal())
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -72,11 +79,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=pool.size,
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_seconds,
-        # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
         connect_args={
+            # Connecting to a host that accepts but never answers gives up as a wait for a
+            # pooled connection does (asyncpg would wait 60 s): then it is a 503, not a hang.
+            "timeout": pool.timeout_seconds,
+            # Server-side, so a runaway query is cancelled in PostgreSQL, not only abandoned.
             "server_settings": {
                 "statement_timeout": str(round(pool.statement_timeout_seconds * 1000))
-            }
+            },
         },
     )
 

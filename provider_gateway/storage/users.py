@@ -15,17 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from provider_gateway.crypto import KeyRing
 from provider_gateway.storage.audit import AuditEntry, record
 from provider_gateway.storage.clock import as_utc, utcnow
+from provider_gateway.storage.contention import (
+    MAX_ATTEMPTS,
+    ConcurrentUpdateError,
+    back_off,
+    lock_for_write,
+)
 from provider_gateway.storage.schema import channel_data, channels, users
 
 Properties = dict[str, Any]
 # Given the stored properties (None: no such user yet), return the properties to store.
 Change = Callable[[Properties | None], Properties]
-# Optimistic concurrency, as for channel data: a lost race re-reads and re-applies the change.
-_MAX_ATTEMPTS = 20
-
-
-class ConcurrentUserUpdateError(Exception):
-    """The same user kept changing under us; the caller may retry later."""
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,11 @@ class UserStore:
         return self._user(row) if row else None
 
     async def merge(self, environment_id: str, user_id: str, change: Change) -> StoredUser:
-        """Create the user or apply `change` to its properties, atomically (compare-and-swap)."""
-        for _ in range(_MAX_ATTEMPTS):
+        """Create the user or apply `change` to its properties, atomically, under the row's
+        write lock (see storage.contention)."""
+        for attempt in range(MAX_ATTEMPTS):
             async with self._engine.begin() as connection:
+                await lock_for_write(connection)
                 row = await self._row(connection, environment_id, user_id, lock=True)
                 current = self._decrypt(row["properties_encrypted"]) if row else None
                 new = change(None if current is None else json.loads(json.dumps(current)))
@@ -69,10 +71,11 @@ class UserStore:
                     applied = False  # someone created the user first; retry as an update
                 if not applied:
                     await connection.rollback()
+                    await back_off(attempt)
                     continue
                 stored = await self._row(connection, environment_id, user_id)
             return self._user(stored)
-        raise ConcurrentUserUpdateError(f"user {user_id} kept changing")
+        raise ConcurrentUpdateError(f"User {user_id} is being changed by other requests; retry")
 
     async def ensure(self, environment_id: str, user_id: str) -> None:
         """Create the user, without properties, unless it exists (which changes nothing)."""

@@ -7,11 +7,11 @@ from typing import Any
 
 from provider_gateway.auth import Principal
 from provider_gateway.channel_data import service as channel_data
-from provider_gateway.errors import Forbidden, InvalidParams, NotFound, ServiceUnavailable
+from provider_gateway.errors import Forbidden, InvalidParams, NotFound
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Recipient
 from provider_gateway.storage.audit import AuditEntry
-from provider_gateway.storage.users import ConcurrentUserUpdateError, Properties
+from provider_gateway.storage.users import Properties
 from provider_gateway.users import listing, models
 
 
@@ -34,10 +34,7 @@ async def identify(
             )
         return new
 
-    try:
-        user = await gateway.users.merge(principal.environment.id, user_id, change)
-    except ConcurrentUserUpdateError:
-        raise _busy(user_id) from None
+    user = await gateway.users.merge(principal.environment.id, user_id, change)
     for prepared in writes:
         await channel_data.write(gateway, principal, prepared)
     return models.user_json(user)
@@ -116,9 +113,3 @@ async def _prepared_channel_data(
     if errors:
         raise InvalidParams(errors=errors)
     return prepared
-
-
-def _busy(user_id: str) -> ServiceUnavailable:
-    return ServiceUnavailable(
-        f"User {user_id} is being changed by other requests; retry", headers={"Retry-After": "1"}
-    )

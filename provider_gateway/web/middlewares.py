@@ -20,6 +20,7 @@ from provider_gateway.errors import (
     ServiceUnavailable,
 )
 from provider_gateway.rate_limits import tier_for
+from provider_gateway.storage.outage import RETRY_AFTER_SECONDS, DatabaseUnavailable
 from provider_gateway.web.appkeys import (
     GATEWAY,
     METRICS,
@@ -96,6 +97,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.error("%s (on %s %s)", error, request.method, request.path)
         request.app[GATEWAY].key_ring.mark_unreadable(str(error))
         return error_response(ServiceUnavailable(str(error)))
+    except DatabaseUnavailable as outage:
+        # Expected while PostgreSQL fails over or restarts: one line, no traceback, and a
+        # 503 the clients retry (Knock's SDKs honour Retry-After), never a 500.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, outage)
+        return error_response(database_unavailable())
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -103,6 +109,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(GatewayError())
+
+
+def database_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The database is unavailable; retry after the time in the Retry-After header",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _from_http_exception(exc: web.HTTPException) -> GatewayError:

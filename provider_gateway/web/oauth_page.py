@@ -16,7 +16,8 @@ from typing import Literal
 from aiohttp import web
 from yarl import URL
 
-from provider_gateway.install import InstallOutcome, allowed_redirect
+from provider_gateway.install import SERVICE_UNAVAILABLE, InstallOutcome, allowed_redirect
+from provider_gateway.storage.outage import RETRY_AFTER_SECONDS
 
 Outcome = Literal["authComplete", "authFailed"]
 
@@ -85,7 +86,11 @@ def render(
             "style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
         ),
     }
-    return AuthPage(status=200 if outcome == "authComplete" else 400, body=body, headers=headers)
+    status = 200 if outcome == "authComplete" else 400
+    if reason == SERVICE_UNAVAILABLE:  # ours, not the caller's: a retry in a moment works
+        status = 503
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return AuthPage(status=status, body=body, headers=headers)
 
 
 def _script_json(value: object) -> str:

@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from provider_gateway import __version__
+from provider_gateway.storage.outage import DatabaseUnavailable
 from provider_gateway.web.appkeys import GATEWAY, METRICS, SETTINGS, SHARED_STATE
 from provider_gateway.web.metrics import CONTENT_TYPE
 
@@ -29,26 +30,41 @@ async def healthz(_request: web.Request) -> web.Response:
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(_READY_TIMEOUT_SECONDS):
-            async with request.app[GATEWAY].engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready"; the reason is logged, not returned
-        log.warning("readiness: database unreachable: %s", type(exc).__name__)
-        checks["database"] = "unavailable"
+    reasons: list[str] = []
+    database_problem = await _database_problem(request)
+    checks["database"] = "ok" if database_problem is None else "unavailable"
+    if database_problem is not None:
+        log.warning("readiness: %s", database_problem)
+        reasons.append(database_problem)
     # Redis down is a degradation, not unreadiness: requests go straight upstream meanwhile.
     checks["redis"] = await request.app[SHARED_STATE].check()
     unreadable = request.app[GATEWAY].key_ring.unreadable
     checks["encryption_keys"] = "ok" if unreadable is None else "unreadable_data"
-    ready = checks["database"] == "ok" and unreadable is None
+    if unreadable is not None:
+        reasons.append(unreadable)
+    ready = not reasons
     status = (
         "unavailable" if not ready else "degraded" if checks["redis"] == "degraded" else "ready"
     )
     body: dict[str, Any] = {"status": status, "checks": checks}
-    if unreadable is not None:
-        body["reason"] = unreadable
+    if reasons:
+        body["reason"] = "; ".join(reasons)
     return web.json_response(body, status=200 if ready else 503)
+
+
+async def _database_problem(request: web.Request) -> str | None:
+    """Why the database cannot serve requests now (a reason without secrets), or None."""
+    try:
+        async with asyncio.timeout(_READY_TIMEOUT_SECONDS):
+            async with request.app[GATEWAY].engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except DatabaseUnavailable as outage:
+        return f"database unavailable: {outage.reason}"
+    except TimeoutError:
+        return f"database unavailable: no answer within {_READY_TIMEOUT_SECONDS:g} s"
+    except Exception as exc:  # any other failure also means "not ready"; its type is enough
+        return f"database unavailable: {type(exc).__name__}"
+    return None
 
 
 @routes.get("/metrics")
