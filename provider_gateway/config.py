@@ -247,8 +247,8 @@ def _redis_topology(reader: _Reader, url: Secret | None) -> RedisTopology:
         raise ConfigError("GATEWAY_REDIS_SENTINEL_MASTER: needs GATEWAY_REDIS_SENTINELS")
     if topology.sentinels and scheme not in {"", "redis"}:
         raise ConfigError("GATEWAY_REDIS_URL: with Sentinel, redis://[:password@]host/db only")
-    if topology.cluster and scheme not in {"redis", "rediss"}:
-        raise ConfigError("GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL, a redis(s):// node")
+    if topology.cluster and scheme != "redis":
+        raise ConfigError("GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL, a redis:// node")
     if topology.cluster and db not in {"", "0"}:
         raise ConfigError("GATEWAY_REDIS_URL: a Redis Cluster has database 0 only")
     return topology

@@ -128,7 +128,7 @@ def test_redis_topologies_are_read() -> None:
     assert without_url.uses_redis
     assert without_url.redis_url is None
     cluster = load_settings(
-        {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "rediss://node-1:6379"}
+        {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "redis://node-1:6379"}
     )
     assert cluster.redis_topology.mode == "cluster"
     assert load_settings({"GATEWAY_REDIS_URL": "rediss://r:6380/0"}).redis_topology.mode == "node"
@@ -163,6 +163,10 @@ def test_redis_topologies_are_read() -> None:
         ),
         ({"GATEWAY_REDIS_CLUSTER": "true"}, "GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL"),
         ({"GATEWAY_REDIS_CLUSTER": "maybe"}, "GATEWAY_REDIS_CLUSTER: must be true or false"),
+        (
+            {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "rediss://n:6379"},
+            "GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL, a redis:// node",
+        ),
         (
             {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "redis://n:6379/3"},
             "GATEWAY_REDIS_URL: a Redis Cluster has database 0 only",

@@ -177,10 +177,12 @@ def _ms(seconds: float) -> int:
 
 async def _answer(pending: Awaitable[Any]) -> Any:
     # Loaded by RedisBackend already: dict lookups. RedisClusterException (a cluster that
-    # cannot be reached or mapped) is not a RedisError.
+    # cannot be reached or mapped) is not a RedisError. AttributeError: redis-py's cluster
+    # client closes every connection on some errors (CLUSTERDOWN during a failover), and a
+    # command then in flight on one of them fails inside redis-py with it (seen with 8.1).
     from redis.exceptions import RedisClusterException, RedisError
 
     try:
         return await pending
-    except (RedisError, RedisClusterException, OSError, TimeoutError) as error:
+    except (RedisError, RedisClusterException, OSError, TimeoutError, AttributeError) as error:
         raise BackendUnavailable(type(error).__name__) from None

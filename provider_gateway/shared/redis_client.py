@@ -17,6 +17,7 @@ from provider_gateway.config import RedisTopology
 # Redis answers in well under a millisecond; the bound is generous because the reply is read
 # by our own event loop, which under load may get to it late even when Redis was quick.
 REDIS_TIMEOUT_SECONDS = 1.0
+TLS_CONNECTIONS = 16  # per replica; each Redis operation holds one for well under a millisecond
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,24 @@ def connect_redis(
         return _through_sentinels(url, topology, options)
     assert url is not None  # config.py requires it outside Sentinel mode
     if topology.mode == "cluster":
-        from redis.asyncio.cluster import RedisCluster
+        from provider_gateway.shared.redis_cluster import MappedRedisCluster
 
-        return RedisConnection(RedisCluster.from_url(url, **options))
+        return RedisConnection(MappedRedisCluster.from_url(url, **options))
     import redis.asyncio as redis
 
+    if URL(url).scheme == "rediss":
+        # A TLS handshake costs milliseconds of CPU (tens on a loaded host): a burst of
+        # requests on a cold replica, each opening its own connection, overruns the connect
+        # timeout (100 at once took 3 s here). A bounded pool makes a burst wait, within the
+        # same timeout, for the few connections it has; the handshakes are then paid once.
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=TLS_CONNECTIONS,
+            timeout=REDIS_TIMEOUT_SECONDS,
+            health_check_interval=10,
+            **options,
+        )
+        return RedisConnection(redis.Redis.from_pool(pool))
     return RedisConnection(redis.Redis.from_url(url, health_check_interval=10, **options))
 
 

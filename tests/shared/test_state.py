@@ -6,7 +6,7 @@ import asyncio
 
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
-from tests.shared.conftest import REDIS_URL
+from tests.shared.conftest import MakeBackend
 
 
 async def test_basic_operations(shared_state: SharedState) -> None:
@@ -34,9 +34,9 @@ async def test_one_time_keys(shared_state: SharedState) -> None:
     assert results.count(True) == 1
 
 
-async def test_locks_exclude_across_replicas(redis_prefix: str) -> None:
+async def test_locks_exclude_across_replicas(make_backend: MakeBackend, redis_prefix: str) -> None:
     """Two SharedLocks on one Redis, as two replicas have: never inside together."""
-    states = [SharedState(RedisBackend(REDIS_URL, redis_prefix)) for _ in range(2)]
+    states = [SharedState(make_backend(redis_prefix)) for _ in range(2)]
     locks = [SharedLocks(state) for state in states]
     inside, overlaps = 0, 0
 
