@@ -6,6 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from provider_gateway.config import ConfigError, Secret, load_settings
+from provider_gateway.shared.redis_client import describe_redis
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -190,3 +191,20 @@ def test_invalid_redis_topologies_stop_with_one_line(env: dict[str, str], messag
         load_settings(env)
     assert str(raised.value).startswith(message), raised.value
     assert "\n" not in str(raised.value)
+
+
+def test_the_redis_description_never_shows_a_password() -> None:
+    node = load_settings({"GATEWAY_REDIS_URL": "rediss://:hunter2@cache:6380/0"})
+    assert node.redis_url is not None
+    shown = describe_redis(node.redis_url.reveal(), node.redis_topology)
+    assert shown == "node with TLS (rediss://:***@cache:6380/0)"
+    sentinel = load_settings(
+        {
+            "GATEWAY_REDIS_URL": "redis://gw:hunter2@x/2",
+            "GATEWAY_REDIS_SENTINELS": "a:26379,b:26379",
+            "GATEWAY_REDIS_SENTINEL_MASTER": "main",
+        }
+    )
+    assert sentinel.redis_url is not None
+    shown = describe_redis(sentinel.redis_url.reveal(), sentinel.redis_topology)
+    assert shown == "sentinel (master 'main' via a:26379,b:26379)"

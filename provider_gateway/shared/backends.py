@@ -178,8 +178,9 @@ def _ms(seconds: float) -> int:
 async def _answer(pending: Awaitable[Any]) -> Any:
     # Loaded by RedisBackend already: dict lookups. RedisClusterException (a cluster that
     # cannot be reached or mapped) is not a RedisError. AttributeError: redis-py's cluster
-    # client closes every connection on some errors (CLUSTERDOWN during a failover), and a
-    # command then in flight on one of them fails inside redis-py with it (seen with 8.1).
+    # client closes every connection on some errors (CLUSTERDOWN when a node dies), and a
+    # command then in flight on one of them fails inside redis-py with it (redis-py 8.1;
+    # tests/shared/test_redis_modes.py kills a cluster node under load).
     from redis.exceptions import RedisClusterException, RedisError
 
     try:

@@ -89,6 +89,16 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
         servers.stop()
 
 
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """For a test that kills a node: the others call it failed after 1 s (CLUSTERDOWN)."""
+    servers = RedisProcesses(tmp_path)
+    try:
+        yield start_cluster(servers, node_timeout_ms=1000)
+    finally:
+        servers.stop()
+
+
 def backend_factory(request: pytest.FixtureRequest, mode: str) -> MakeBackend:
     """Backends (one per replica) on the Redis deployment `mode` names."""
     if mode == "tls":

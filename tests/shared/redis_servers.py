@@ -189,18 +189,20 @@ def start_sentinel_set(servers: RedisProcesses) -> SentinelSet:
 @dataclass(frozen=True)
 class Cluster:
     ports: list[int]
+    servers: RedisProcesses
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
 
-def start_cluster(servers: RedisProcesses) -> Cluster:
+def start_cluster(servers: RedisProcesses, node_timeout_ms: int = 15_000) -> Cluster:
     """Three masters sharing the 16384 slots, no replicas."""
     ports = [free_port() for _ in range(3)]
     for port in ports:
         servers.start(
             *("--cluster-enabled", "yes"),
+            *("--cluster-node-timeout", str(node_timeout_ms)),
             # The bus would be port + 10000 (too high for most free ports, or taken).
             *("--cluster-port", str(free_port())),
             *("--cluster-config-file", str(servers.directory / f"nodes-{port}.conf")),
@@ -224,4 +226,4 @@ def start_cluster(servers: RedisProcesses) -> Cluster:
     assert created.returncode == 0, created.stdout + created.stderr
     for port in ports:
         _wait(lambda port=port: "cluster_state:ok" in cli(port, "CLUSTER", "INFO"), "the cluster")
-    return Cluster(ports)
+    return Cluster(ports, servers)

@@ -18,6 +18,7 @@ from provider_gateway.config import RedisTopology, Settings
 from provider_gateway.doctor.local import redis as doctor_redis
 from provider_gateway.serving import startup_summary
 from provider_gateway.shared.backends import BackendUnavailable, RedisBackend
+from provider_gateway.shared.state import SharedState
 from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import FakeSlack
 from tests.shared.redis_servers import MASTER_NAME, Cluster, SentinelSet, TlsRedis, cli
@@ -291,3 +292,50 @@ async def test_cluster_replicas_share_cache_entries_and_refuse_a_revoked_key(
     assert {"generation", "listing", "rate"} <= kinds
     summary = await startup_summary(replicas[0].app)
     assert summary["redis_mode"] == f"cluster (startup node {redis_cluster.url})"
+
+
+async def test_a_cluster_node_dying_under_load_fails_no_operation(
+    own_cluster: Cluster, redis_prefix: str
+) -> None:
+    """Keys on the dead node's slots fail, then the cluster reports itself down (CLUSTERDOWN,
+    on which redis-py closes every connection of its client): each operation either works or
+    runs in-process; none raises."""
+    topology = RedisTopology(cluster=True)
+    states = [
+        SharedState(RedisBackend(own_cluster.url, redis_prefix, topology=topology))
+        for _ in range(2)
+    ]
+    errors: list[BaseException] = []
+    done = 0
+    stop = asyncio.Event()
+
+    async def work(state: SharedState, worker: int) -> None:
+        nonlocal done
+        while not stop.is_set():
+            key = f"k{worker}:{done % 16}"  # spread over every node's slots
+            try:
+                await state.set(key, b"v", 30)
+                await state.get(key)
+                await state.hit(key + ":n", 1)
+                await state.add(key + ":once", b"1", 30)
+            except Exception as error:  # what the gateway would have answered 500 for
+                errors.append(error)
+            done += 1
+            await asyncio.sleep(0.005)
+
+    workers = [asyncio.ensure_future(work(states[i % 2], i)) for i in range(40)]
+    await asyncio.sleep(0.3)
+    own_cluster.servers.kill(own_cluster.ports[1])
+    before, survivor = done, own_cluster.ports[2]
+    deadline = time.monotonic() + 20
+    while "cluster_state:fail" not in cli(survivor, "CLUSTER", "INFO"):
+        assert time.monotonic() < deadline, "the cluster never noticed the dead node"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)  # operations against a cluster that says it is down
+    stop.set()
+    await asyncio.gather(*workers)
+    for state in states:
+        await state.close()
+    assert errors == []
+    assert done > before
+    assert all(state.degraded_since is not None for state in states)
