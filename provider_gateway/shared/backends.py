@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provider_gateway.config import RedisTopology
+from provider_gateway.shared.redis_client import REDIS_TIMEOUT_SECONDS as REDIS_TIMEOUT_SECONDS
 from provider_gateway.shared.redis_client import connect_redis
 
 if TYPE_CHECKING:
