@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from provider_gateway.config import RedisTopology
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
 from tests.shared.conftest import MakeBackend
@@ -54,8 +57,15 @@ async def test_locks_exclude_across_replicas(make_backend: MakeBackend, redis_pr
         await state.close()
 
 
-async def test_an_unreachable_redis_degrades_to_in_process(unused_tcp_port: int) -> None:
-    state = SharedState(RedisBackend(f"redis://127.0.0.1:{unused_tcp_port}/0", "p"))
+@pytest.mark.parametrize("mode", ["node", "sentinel", "cluster"])
+async def test_an_unreachable_redis_degrades_to_in_process(unused_tcp_port: int, mode: str) -> None:
+    url = f"redis://127.0.0.1:{unused_tcp_port}/0"
+    topology = {
+        "node": RedisTopology(),
+        "sentinel": RedisTopology(sentinels=(("127.0.0.1", unused_tcp_port),), sentinel_master="m"),
+        "cluster": RedisTopology(cluster=True),
+    }[mode]
+    state = SharedState(RedisBackend(url, "p", topology=topology))
     assert await state.check() == "degraded"
     await state.set("k", b"v", 5)  # no exception: served in-process
     assert await state.get("k") == b"v"
