@@ -113,11 +113,7 @@ async def _http_context(app: web.Application) -> AsyncIterator[None]:
 
 async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    backend = (
-        RedisBackend(settings.redis_url.reveal(), settings.redis_prefix)
-        if settings.redis_url
-        else None
-    )
+    backend = RedisBackend.from_settings(settings) if settings.uses_redis else None
     state = SharedState(backend)
     app[SHARED_STATE] = state
     listings = ListingCache(state, settings.cache_ttl_seconds)

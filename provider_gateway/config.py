@@ -68,6 +68,20 @@ class DatabasePool:
 
 
 @dataclass(frozen=True)
+class RedisTopology:
+    """How GATEWAY_REDIS_URL is reached: one node (redis:// or rediss://), the master a set
+    of Sentinels names (the URL then only gives password and db), or a Redis Cluster."""
+
+    sentinels: tuple[tuple[str, int], ...] = ()
+    sentinel_master: str | None = None
+    cluster: bool = False
+
+    @property
+    def mode(self) -> Literal["node", "sentinel", "cluster"]:
+        return "sentinel" if self.sentinels else "cluster" if self.cluster else "node"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The service's whole configuration; built once by `load_settings`."""
 
@@ -96,6 +110,7 @@ class Settings:
     auto_migrate: bool
     audit_retention_days: int = 365  # 0: keep audit events forever
     database_pool: DatabasePool = field(default_factory=DatabasePool)
+    redis_topology: RedisTopology = field(default_factory=RedisTopology)
     max_body_bytes: int = field(default=256 * 1024)
     # The Entra login host as browsers reach it, for the Teams sign-in hop; None: MS_LOGIN_URL.
     # Deliberately not an environment variable: in every real cloud the browser and msal use
@@ -106,6 +121,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.reveal().startswith("sqlite")
+
+    @property
+    def uses_redis(self) -> bool:
+        """Redis is configured (with Sentinel, GATEWAY_REDIS_URL is optional)."""
+        return self.redis_url is not None or bool(self.redis_topology.sentinels)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -122,10 +142,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         default=Secret(f"sqlite:///{data_dir / 'gateway.db'}"),
     )
     assert database_url is not None
+    redis_url = reader.get("GATEWAY_REDIS_URL", _redis_url)
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=reader.get("GATEWAY_REDIS_URL", _redis_url),
+        redis_url=redis_url,
+        redis_topology=_redis_topology(reader, redis_url),
         redis_prefix=_required(
             reader.get("GATEWAY_REDIS_PREFIX", _redis_prefix, "provider-gateway")
         ),
@@ -203,11 +225,58 @@ def _database_url(raw: str) -> Secret:
     return Secret(raw)
 
 
+# redis-py reads these from the URL's query; TLS to Redis is always verified (a private CA is
+# trusted with GATEWAY_CA_BUNDLE), so the URL may not turn verification off.
+_TLS_WEAKENING = {"ssl_cert_reqs", "ssl_check_hostname", "ssl_exclude_verify_flags"}
+
+
 def _redis_url(raw: str) -> Secret:
     url = URL(raw)
     if url.scheme not in {"redis", "rediss", "unix"}:
         raise ValueError("must start with redis://, rediss:// or unix://")
+    if _TLS_WEAKENING & set(url.query):
+        raise ValueError("TLS is always verified: trust a private CA with GATEWAY_CA_BUNDLE")
     return Secret(raw)
+
+
+def _redis_topology(reader: _Reader, url: Secret | None) -> RedisTopology:
+    topology = RedisTopology(
+        sentinels=reader.get("GATEWAY_REDIS_SENTINELS", _host_ports, ()) or (),
+        sentinel_master=reader.get("GATEWAY_REDIS_SENTINEL_MASTER", _sentinel_master),
+        cluster=_required(reader.get("GATEWAY_REDIS_CLUSTER", _boolean, False)),
+    )
+    scheme, db = (URL(url.reveal()).scheme, URL(url.reveal()).path.strip("/")) if url else ("", "")
+    if topology.sentinels and topology.cluster:
+        raise ConfigError("GATEWAY_REDIS_CLUSTER: cannot be combined with GATEWAY_REDIS_SENTINELS")
+    if topology.sentinels and not topology.sentinel_master:
+        raise ConfigError("GATEWAY_REDIS_SENTINEL_MASTER: required with GATEWAY_REDIS_SENTINELS")
+    if topology.sentinel_master and not topology.sentinels:
+        raise ConfigError("GATEWAY_REDIS_SENTINEL_MASTER: needs GATEWAY_REDIS_SENTINELS")
+    if topology.sentinels and scheme not in {"", "redis"}:
+        raise ConfigError("GATEWAY_REDIS_URL: with Sentinel, redis://[:password@]host/db only")
+    if topology.cluster and scheme != "redis":
+        raise ConfigError("GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL, a redis:// node")
+    if topology.cluster and db not in {"", "0"}:
+        raise ConfigError("GATEWAY_REDIS_URL: a Redis Cluster has database 0 only")
+    return topology
+
+
+def _host_ports(raw: str) -> tuple[tuple[str, int], ...]:
+    """`host:port[,host:port...]` (IPv6 hosts in brackets)."""
+    pairs = []
+    for part in (part.strip() for part in raw.split(",")):
+        host, _, port = part.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{part!r} is not host:port (list them as host:port,host:port)")
+        pairs.append((host, int(port)))
+    return tuple(pairs)
+
+
+def _sentinel_master(raw: str) -> str:
+    if not all(c.isalnum() or c in "-_." for c in raw):
+        raise ValueError("the master's name as the Sentinels know it (letters, digits, - _ .)")
+    return raw
 
 
 # Knock's per-endpoint rate-limit tiers, in requests per second (docs: API rate limits).

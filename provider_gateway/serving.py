@@ -15,6 +15,7 @@ from provider_gateway import __version__
 from provider_gateway.config import KNOCK_TIERS, Settings
 from provider_gateway.crypto import GENERATED_KEY_FILE
 from provider_gateway.failures import port_taken
+from provider_gateway.shared.redis_client import describe_redis
 from provider_gateway.storage.database import display_url
 from provider_gateway.web.appkeys import GATEWAY, SETTINGS, SHARED_STATE
 
@@ -61,7 +62,8 @@ async def startup_summary(app: web.Application) -> dict[str, Any]:
         else settings.database_pool.describe(),
         "audit_retention_days": settings.audit_retention_days or "forever",
         "user_token_max_lifetime_seconds": settings.user_token_max_lifetime_seconds or "none",
-        "redis": "none (in-process)" if settings.redis_url is None else redis,
+        "redis": "none (in-process)" if not settings.uses_redis else redis,
+        "redis_mode": _redis_mode(settings),
         "encryption_keys": _key_source(settings, gateway.key_ring.size),
         "environments": len(await gateway.environments.all()),
         "channels": len(await gateway.channels.all()),
@@ -74,6 +76,13 @@ async def startup_summary(app: web.Application) -> dict[str, Any]:
         "auto_migrate": settings.auto_migrate,
         "channels_file": str(settings.channels_file) if settings.channels_file else "none",
     }
+
+
+def _redis_mode(settings: Settings) -> str:
+    if not settings.uses_redis:
+        return "none"
+    url = settings.redis_url.reveal() if settings.redis_url is not None else None
+    return describe_redis(url, settings.redis_topology)
 
 
 def _key_source(settings: Settings, size: int) -> str:

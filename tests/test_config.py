@@ -6,6 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from provider_gateway.config import ConfigError, Secret, load_settings
+from provider_gateway.shared.redis_client import describe_redis
 
 
 def test_defaults_are_the_embedded_ones() -> None:
@@ -104,3 +105,106 @@ def test_a_bad_value_is_one_line_naming_the_variable(variable: str, value: str) 
     message = str(raised.value)
     assert message.startswith(f"{variable}: ")
     assert "\n" not in message
+
+
+def test_redis_topologies_are_read() -> None:
+    sentinel = load_settings(
+        {
+            "GATEWAY_REDIS_SENTINELS": "10.0.0.1:26379, sentinel-b:26380,[::1]:26381",
+            "GATEWAY_REDIS_SENTINEL_MASTER": "gateway",
+            "GATEWAY_REDIS_URL": "redis://:pw@ignored/2",
+        }
+    )
+    assert sentinel.redis_topology.mode == "sentinel"
+    assert sentinel.redis_topology.sentinels == (
+        ("10.0.0.1", 26379),
+        ("sentinel-b", 26380),
+        ("::1", 26381),
+    )
+    assert sentinel.redis_topology.sentinel_master == "gateway"
+    assert sentinel.uses_redis
+    without_url = load_settings(
+        {"GATEWAY_REDIS_SENTINELS": "s:26379", "GATEWAY_REDIS_SENTINEL_MASTER": "m"}
+    )
+    assert without_url.uses_redis
+    assert without_url.redis_url is None
+    cluster = load_settings(
+        {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "redis://node-1:6379"}
+    )
+    assert cluster.redis_topology.mode == "cluster"
+    assert load_settings({"GATEWAY_REDIS_URL": "rediss://r:6380/0"}).redis_topology.mode == "node"
+    assert not load_settings({}).uses_redis
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GATEWAY_REDIS_SENTINELS": "s:26379"}, "GATEWAY_REDIS_SENTINEL_MASTER: required"),
+        ({"GATEWAY_REDIS_SENTINEL_MASTER": "m"}, "GATEWAY_REDIS_SENTINEL_MASTER: needs"),
+        (
+            {"GATEWAY_REDIS_SENTINELS": "s", "GATEWAY_REDIS_SENTINEL_MASTER": "m"},
+            "GATEWAY_REDIS_SENTINELS: 's' is not host:port",
+        ),
+        (
+            {"GATEWAY_REDIS_SENTINELS": "s:1,s:99999", "GATEWAY_REDIS_SENTINEL_MASTER": "m"},
+            "GATEWAY_REDIS_SENTINELS: 's:99999'",
+        ),
+        (
+            {"GATEWAY_REDIS_SENTINELS": "s:1", "GATEWAY_REDIS_SENTINEL_MASTER": "a b"},
+            "GATEWAY_REDIS_SENTINEL_MASTER:",
+        ),
+        (
+            {
+                "GATEWAY_REDIS_SENTINELS": "s:1",
+                "GATEWAY_REDIS_SENTINEL_MASTER": "m",
+                "GATEWAY_REDIS_CLUSTER": "true",
+                "GATEWAY_REDIS_URL": "redis://n:6379",
+            },
+            "GATEWAY_REDIS_CLUSTER: cannot be combined",
+        ),
+        ({"GATEWAY_REDIS_CLUSTER": "true"}, "GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL"),
+        ({"GATEWAY_REDIS_CLUSTER": "maybe"}, "GATEWAY_REDIS_CLUSTER: must be true or false"),
+        (
+            {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "rediss://n:6379"},
+            "GATEWAY_REDIS_CLUSTER: needs GATEWAY_REDIS_URL, a redis:// node",
+        ),
+        (
+            {"GATEWAY_REDIS_CLUSTER": "true", "GATEWAY_REDIS_URL": "redis://n:6379/3"},
+            "GATEWAY_REDIS_URL: a Redis Cluster has database 0 only",
+        ),
+        (
+            {"GATEWAY_REDIS_URL": "rediss://r:6380/0?ssl_cert_reqs=none"},
+            "GATEWAY_REDIS_URL: TLS is always verified",
+        ),
+        (
+            {
+                "GATEWAY_REDIS_SENTINELS": "s:1",
+                "GATEWAY_REDIS_SENTINEL_MASTER": "m",
+                "GATEWAY_REDIS_URL": "unix:///run/redis.sock",
+            },
+            "GATEWAY_REDIS_URL: with Sentinel",
+        ),
+    ],
+)
+def test_invalid_redis_topologies_stop_with_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert str(raised.value).startswith(message), raised.value
+    assert "\n" not in str(raised.value)
+
+
+def test_the_redis_description_never_shows_a_password() -> None:
+    node = load_settings({"GATEWAY_REDIS_URL": "rediss://:hunter2@cache:6380/0"})
+    assert node.redis_url is not None
+    shown = describe_redis(node.redis_url.reveal(), node.redis_topology)
+    assert shown == "node with TLS (rediss://:***@cache:6380/0)"
+    sentinel = load_settings(
+        {
+            "GATEWAY_REDIS_URL": "redis://gw:hunter2@x/2",
+            "GATEWAY_REDIS_SENTINELS": "a:26379,b:26379",
+            "GATEWAY_REDIS_SENTINEL_MASTER": "main",
+        }
+    )
+    assert sentinel.redis_url is not None
+    shown = describe_redis(sentinel.redis_url.reveal(), sentinel.redis_topology)
+    assert shown == "sentinel (master 'main' via a:26379,b:26379)"

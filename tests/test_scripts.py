@@ -18,7 +18,7 @@ def test_ci_runs_exactly_the_readmes_test_command() -> None:
     assert lines[-1] == "exec scripts/test"
 
 
-def test_quick_leaves_out_the_browser_suite_and_postgresql() -> None:
+def test_quick_leaves_out_the_browser_suite_postgresql_and_own_redis_servers() -> None:
     collected = subprocess.run(
         ["scripts/test", "--quick", "--collect-only", "-q"],
         cwd=ROOT,
@@ -31,4 +31,6 @@ def test_quick_leaves_out_the_browser_suite_and_postgresql() -> None:
     assert tests, collected
     assert not [test for test in tests if test.startswith("tests/e2e/")]
     assert not [test for test in tests if re.search(r"[\[-]postgresql[\]-]", test)]
+    assert not [test for test in tests if re.search(r"[\[-](tls|sentinel|cluster)[\]-]", test)]
+    assert not [test for test in tests if test.startswith("tests/shared/test_redis_modes.py")]
     assert [test for test in tests if "[sqlite]" in test]

@@ -152,7 +152,7 @@ async def _stored_secrets(engine: AsyncEngine) -> int:
 
 
 async def redis(settings: Settings) -> Check:
-    if settings.redis_url is None:
+    if not settings.uses_redis:
         if settings.is_sqlite:
             return Check("redis", "ok", "not configured: in-process (one replica, on SQLite)")
         return Check(
@@ -162,10 +162,11 @@ async def redis(settings: Settings) -> Check:
             "one-time OAuth states; set it when running more than one",
         )
     from provider_gateway.shared.backends import BackendUnavailable, RedisBackend
+    from provider_gateway.shared.redis_client import describe_redis
 
-    url = URL(settings.redis_url.reveal())
-    shown = str(url.with_password("***")) if url.password else str(url)
-    backend = RedisBackend(settings.redis_url.reveal(), settings.redis_prefix)
+    url = settings.redis_url.reveal() if settings.redis_url is not None else None
+    shown = describe_redis(url, settings.redis_topology)
+    backend = RedisBackend.from_settings(settings)
     try:
         await backend.ping()
     except BackendUnavailable as error:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from provider_gateway.config import RedisTopology
 from provider_gateway.shared.gcra import (
     GCRA_SCRIPT,
     Admission,
@@ -14,10 +16,13 @@ from provider_gateway.shared.gcra import (
     admission_from_reply,
     gcra_micros,
 )
+from provider_gateway.shared.redis_client import REDIS_TIMEOUT_SECONDS as REDIS_TIMEOUT_SECONDS
+from provider_gateway.shared.redis_client import connect_redis
 
-# Redis answers in well under a millisecond; the bound is generous because the reply is read
-# by our own event loop, which under load may get to it late even when Redis was quick.
-REDIS_TIMEOUT_SECONDS = 1.0
+if TYPE_CHECKING:
+    from provider_gateway.config import Settings
+
+# Every script touches exactly one key (KEYS[1]), so each runs on Redis Cluster too.
 _HIT = """
 local count = redis.call('incr', KEYS[1])
 if count == 1 then redis.call('pexpire', KEYS[1], ARGV[1]) end
@@ -120,29 +125,35 @@ class MemoryBackend:
 
 
 class RedisBackend:
-    """Every failure (refused, reset, slower than REDIS_TIMEOUT_SECONDS) is BackendUnavailable."""
+    """Every failure (refused, reset, slower than REDIS_TIMEOUT_SECONDS) is BackendUnavailable.
 
-    def __init__(self, url: str, prefix: str) -> None:
-        # redis-py is imported only when Redis is configured.
-        import redis.asyncio as redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
+    One node, Sentinel or Cluster (shared/redis_client.py): every operation touches one key.
+    """
 
-        self._client = redis.Redis.from_url(
-            url,
-            socket_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            # redis-py's default is 10 retries with backoff, on timeouts too: seconds per call
-            # when Redis is down. One immediate retry on a connection error is enough to get
-            # past a pooled socket that died with a restarted Redis; a timeout is final.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            health_check_interval=10,
-        )
+    def __init__(
+        self,
+        url: str | None,
+        prefix: str,
+        *,
+        topology: RedisTopology | None = None,
+        ca_bundle: Path | None = None,
+    ) -> None:
+        self._connection = connect_redis(url, topology or RedisTopology(), ca_bundle)
+        self._client = self._connection.client
         self._prefix = prefix
         self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
         self._hit = self._client.register_script(_HIT)
         self._gcra = self._client.register_script(GCRA_SCRIPT)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisBackend:
+        url = settings.redis_url.reveal() if settings.redis_url is not None else None
+        return cls(
+            url,
+            settings.redis_prefix,
+            topology=settings.redis_topology,
+            ca_bundle=settings.ca_bundle,
+        )
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}:{key}"
@@ -179,7 +190,7 @@ class RedisBackend:
         await _answer(self._client.ping())
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._connection.aclose()
 
 
 def _ms(seconds: float) -> int:
@@ -187,9 +198,14 @@ def _ms(seconds: float) -> int:
 
 
 async def _answer(pending: Awaitable[Any]) -> Any:
-    from redis.exceptions import RedisError  # loaded by RedisBackend already: a dict lookup
+    # Loaded by RedisBackend already: dict lookups. RedisClusterException (a cluster that
+    # cannot be reached or mapped) is not a RedisError. AttributeError: redis-py's cluster
+    # client closes every connection on some errors (CLUSTERDOWN when a node dies), and a
+    # command then in flight on one of them fails inside redis-py with it (redis-py 8.1;
+    # tests/shared/test_redis_modes.py kills a cluster node under load).
+    from redis.exceptions import RedisClusterException, RedisError
 
     try:
         return await pending
-    except (RedisError, OSError, TimeoutError) as error:
+    except (RedisError, RedisClusterException, OSError, TimeoutError, AttributeError) as error:
         raise BackendUnavailable(type(error).__name__) from None

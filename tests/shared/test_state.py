@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from provider_gateway.config import RedisTopology
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
-from tests.shared.conftest import REDIS_URL
+from tests.shared.conftest import MakeBackend
 
 
 async def test_basic_operations(shared_state: SharedState) -> None:
@@ -34,9 +37,9 @@ async def test_one_time_keys(shared_state: SharedState) -> None:
     assert results.count(True) == 1
 
 
-async def test_locks_exclude_across_replicas(redis_prefix: str) -> None:
+async def test_locks_exclude_across_replicas(make_backend: MakeBackend, redis_prefix: str) -> None:
     """Two SharedLocks on one Redis, as two replicas have: never inside together."""
-    states = [SharedState(RedisBackend(REDIS_URL, redis_prefix)) for _ in range(2)]
+    states = [SharedState(make_backend(redis_prefix)) for _ in range(2)]
     locks = [SharedLocks(state) for state in states]
     inside, overlaps = 0, 0
 
@@ -54,8 +57,15 @@ async def test_locks_exclude_across_replicas(redis_prefix: str) -> None:
         await state.close()
 
 
-async def test_an_unreachable_redis_degrades_to_in_process(unused_tcp_port: int) -> None:
-    state = SharedState(RedisBackend(f"redis://127.0.0.1:{unused_tcp_port}/0", "p"))
+@pytest.mark.parametrize("mode", ["node", "sentinel", "cluster"])
+async def test_an_unreachable_redis_degrades_to_in_process(unused_tcp_port: int, mode: str) -> None:
+    url = f"redis://127.0.0.1:{unused_tcp_port}/0"
+    topology = {
+        "node": RedisTopology(),
+        "sentinel": RedisTopology(sentinels=(("127.0.0.1", unused_tcp_port),), sentinel_master="m"),
+        "cluster": RedisTopology(cluster=True),
+    }[mode]
+    state = SharedState(RedisBackend(url, "p", topology=topology))
     assert await state.check() == "degraded"
     await state.set("k", b"v", 5)  # no exception: served in-process
     assert await state.get("k") == b"v"
