@@ -250,8 +250,6 @@ async def test_cluster_replicas_share_cache_entries_and_refuse_a_revoked_key(
         GATEWAY_REDIS_URL=redis_cluster.url,
         GATEWAY_REDIS_CLUSTER="true",
         GATEWAY_REDIS_PREFIX=redis_prefix,
-        # Limits high enough never to refuse, so every request counts itself in the cluster.
-        GATEWAY_RATE_LIMITS="1=10000,2=10000,3=10000,4=10000,5=10000",
     )
     replicas, world = await _replicas_with_a_tenant(aiohttp_client, settings, fake_slack)
     assert [await _redis_check(replica) for replica in replicas] == ["ok", "ok"]
@@ -290,7 +288,9 @@ async def test_cluster_replicas_share_cache_entries_and_refuse_a_revoked_key(
         for port in redis_cluster.ports
         for key in cli(port, "--scan", "--pattern", f"{redis_prefix}:*").split()
     }
-    assert {"generation", "listing", "rate"} <= kinds
+    # Rate-limit budgets live only as long as they are spent (milliseconds here);
+    # test_gcra.py runs them on the cluster.
+    assert {"generation", "listing"} <= kinds
     summary = await startup_summary(replicas[0].app)
     assert summary["redis_mode"] == f"cluster (startup node {redis_cluster.url})"
 
