@@ -98,10 +98,20 @@ class Settings:
     # the same host, and a second one would only be a way to send admins to the wrong page.
     # Only the demo sets it, because a visitor's browser does not trust the demo's own CA.
     ms_browser_login_url: str | None = None
+    # Calls to Slack and Graph for a tenant keep within each account's rate limits (waiting
+    # up to upstream_wait_seconds for a slot); False: sent as they come.
+    upstream_pacing: bool = True
+    upstream_max_wait_seconds: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.reveal().startswith("sqlite")
+
+    @property
+    def upstream_wait_seconds(self) -> float:
+        """How long a request may wait for upstream slots: the setting, capped by the timeout
+        of one upstream call (a caller waiting longer than that would take it for a hang)."""
+        return min(self.upstream_max_wait_seconds, self.upstream_timeout_seconds)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +150,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limits=_required(reader.get("GATEWAY_RATE_LIMITS", _rate_limits, dict(KNOCK_TIERS))),
         upstream_timeout_seconds=_required(
             reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
+        ),
+        upstream_pacing=_required(reader.get("GATEWAY_UPSTREAM_PACING", _boolean, True)),
+        upstream_max_wait_seconds=_required(
+            reader.get("GATEWAY_UPSTREAM_MAX_WAIT_SECONDS", _non_negative_float, 5.0)
         ),
         user_token_max_lifetime_seconds=_required(
             reader.get("GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS", _non_negative_int, 86_400)
