@@ -97,9 +97,19 @@ async def serve(app: web.Application, **runner_options: Any) -> tuple[web.AppRun
 
 @asynccontextmanager
 async def gateway(
-    *, channels: int = 200, cache_ttl: int = 600, redis_url: str | None = None, replicas: int = 1
+    *,
+    channels: int = 200,
+    cache_ttl: int = 600,
+    redis_url: str | None = None,
+    replicas: int = 1,
+    rate_limits: str | None = None,
+    pacing: bool = True,
 ) -> AsyncIterator[list[Bench]]:
-    """A fake Slack workspace and `replicas` gateways on one SQLite file (and Redis if given)."""
+    """A fake Slack workspace and `replicas` gateways on one SQLite file (and Redis if given).
+
+    `rate_limits` None: the gateway's default limits for callers (secret keys, which the
+    benches use, are not limited); `pacing` False turns
+    upstream pacing off (for measures of the gateway's own costs, not Slack's rules)."""
     slack = FakeSlack()
     slack_runner, slack_url = await serve(slack.app, access_log=None)
     slack.api_url = f"{slack_url}/api/"
@@ -110,8 +120,11 @@ async def gateway(
             "GATEWAY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
             "SLACK_API_URL": slack.api_url,
             "GATEWAY_CACHE_TTL_SECONDS": str(cache_ttl),
+            "GATEWAY_UPSTREAM_PACING": "on" if pacing else "off",
             "GATEWAY_LOG_LEVEL": "error",
         }
+        if rate_limits is not None:
+            env["GATEWAY_RATE_LIMITS"] = rate_limits
         if redis_url:
             env |= {
                 "GATEWAY_REDIS_URL": redis_url,

@@ -29,6 +29,7 @@ from provider_gateway.ms_teams.signin import PendingSignins
 from provider_gateway.rate_limits import RateLimiter
 from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.listings import ListingCache
+from provider_gateway.shared.pacing import Pacer
 from provider_gateway.shared.state import SharedLocks, SharedOneTimeKeys, SharedState
 from provider_gateway.slack.client import SlackClient
 from provider_gateway.slack.events import SlackEvents
@@ -132,7 +133,10 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     locks, states = SharedLocks(state), SharedOneTimeKeys(state)
     origins = redirect_origins(settings)
     observe = app[METRICS].observe_upstream
-    slack_client = SlackClient(session, settings.slack_api_url, observe=observe)
+    pacer = Pacer(
+        state if settings.upstream_pacing else None, max_wait=settings.upstream_wait_seconds
+    )
+    slack_client = SlackClient(session, settings.slack_api_url, pacer=pacer, observe=observe)
     app[SLACK] = SlackService(gateway, slack_client, locks, listings)
     app[SLACK_INSTALLER] = SlackInstaller(gateway, slack_client, states, origins)
     app[SLACK_EVENTS] = SlackEvents(gateway)
@@ -141,7 +145,7 @@ async def _providers_context(app: web.Application) -> AsyncIterator[None]:
     graph_tokens = GraphTokens(
         settings, locks, msal_threads, state, gateway.key_ring, observe=observe
     )
-    graph = GraphClient(session, settings.ms_graph_url, observe=observe)
+    graph = GraphClient(session, settings.ms_graph_url, pacer=pacer, observe=observe)
     app[TEAMS] = TeamsService(gateway, graph_tokens, graph, listings)
     app[TEAMS_INSTALLER] = TeamsInstaller(
         gateway,

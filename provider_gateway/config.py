@@ -117,6 +117,10 @@ class Settings:
     # the same host, and a second one would only be a way to send admins to the wrong page.
     # Only the demo sets it, because a visitor's browser does not trust the demo's own CA.
     ms_browser_login_url: str | None = None
+    # Calls to Slack and Graph for a tenant keep within each account's rate limits (waiting
+    # up to upstream_wait_seconds for a slot); False: sent as they come.
+    upstream_pacing: bool = True
+    upstream_max_wait_seconds: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -126,6 +130,12 @@ class Settings:
     def uses_redis(self) -> bool:
         """Redis is configured (with Sentinel, GATEWAY_REDIS_URL is optional)."""
         return self.redis_url is not None or bool(self.redis_topology.sentinels)
+
+    @property
+    def upstream_wait_seconds(self) -> float:
+        """How long a request may wait for upstream slots: the setting, capped by the timeout
+        of one upstream call (a caller waiting longer than that would take it for a hang)."""
+        return min(self.upstream_max_wait_seconds, self.upstream_timeout_seconds)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -169,6 +179,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         upstream_timeout_seconds=_required(
             reader.get("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", _positive_float, 10.0)
+        ),
+        upstream_pacing=_required(reader.get("GATEWAY_UPSTREAM_PACING", _boolean, True)),
+        upstream_max_wait_seconds=_required(
+            reader.get("GATEWAY_UPSTREAM_MAX_WAIT_SECONDS", _non_negative_float, 5.0)
         ),
         user_token_max_lifetime_seconds=_required(
             reader.get("GATEWAY_USER_TOKEN_MAX_LIFETIME_SECONDS", _non_negative_int, 86_400)

@@ -72,6 +72,9 @@ async def startup_summary(app: web.Application) -> dict[str, Any]:
         "secret_key_rate_limits": _rate_limits(settings.secret_key_rate_limits),
         "cache_ttl_seconds": settings.cache_ttl_seconds,
         "upstream_timeout_seconds": settings.upstream_timeout_seconds,
+        "upstream_pacing": f"on (max wait {settings.upstream_wait_seconds:g}s)"
+        if settings.upstream_pacing
+        else "off",
         "allowed_origins": ",".join(settings.allowed_origins) or "none",
         "auto_migrate": settings.auto_migrate,
         "channels_file": str(settings.channels_file) if settings.channels_file else "none",

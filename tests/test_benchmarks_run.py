@@ -25,6 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
             r"^cached channels: \d+\.\d\dx bare aiohttp",
         ),
         (
+            "bench.cached_channels",
+            ["--requests", "300", "--rounds", "2", "--redis", "redis://127.0.0.1:6379/0"],
+            r"^cached channels: \d+\.\d\dx bare aiohttp.*, Redis\)$",
+        ),
+        (
             "bench.miss_latency",
             ["--requests", "30"],
             r"^miss latency: \d+\.\d\dx calling Slack directly",
@@ -33,6 +38,12 @@ ROOT = Path(__file__).resolve().parent.parent
             "bench.cold_burst",
             ["--requests", "20", "--redis", "redis://127.0.0.1:6379/0"],
             r"^cold burst, two replicas on Redis: 1\.00 upstream calls per page",
+        ),
+        (
+            "bench.paging",
+            ["--channels", "2500", "--limit", "1000", "--inject-every", "2"],
+            r"^paging: 0 client errors, 2,500 of 2,500 channels \(0 repeated\) .* "
+            r"0 429s for breaking tier 2",
         ),
         ("bench.rss", ["--requests", "500"], r"^RSS: \d+\.\d\dx after 500 requests"),
         (

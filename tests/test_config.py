@@ -93,6 +93,9 @@ def test_secrets_are_masked_in_repr() -> None:
         ("GATEWAY_CACHE_TTL_SECONDS", "-1"),
         ("GATEWAY_CACHE_TTL_SECONDS", "soon"),
         ("GATEWAY_UPSTREAM_TIMEOUT_SECONDS", "0"),
+        ("GATEWAY_UPSTREAM_PACING", "sometimes"),
+        ("GATEWAY_UPSTREAM_MAX_WAIT_SECONDS", "-1"),
+        ("GATEWAY_UPSTREAM_MAX_WAIT_SECONDS", "nan"),
         ("GATEWAY_LOG_LEVEL", "loud"),
         ("GATEWAY_LOG_FORMAT", "xml"),
         ("GATEWAY_CHANNELS_FILE", "/nonexistent/channels.toml"),
@@ -208,3 +211,17 @@ def test_the_redis_description_never_shows_a_password() -> None:
     assert sentinel.redis_url is not None
     shown = describe_redis(sentinel.redis_url.reveal(), sentinel.redis_topology)
     assert shown == "sentinel (master 'main' via a:26379,b:26379)"
+
+
+def test_upstream_pacing_is_on_and_waits_at_most_5_seconds_by_default() -> None:
+    settings = load_settings({})
+    assert settings.upstream_pacing is True
+    assert settings.upstream_wait_seconds == 5.0
+
+
+def test_the_upstream_wait_is_capped_by_the_upstream_timeout() -> None:
+    settings = load_settings(
+        {"GATEWAY_UPSTREAM_MAX_WAIT_SECONDS": "30", "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "8"}
+    )
+    assert settings.upstream_wait_seconds == 8.0
+    assert load_settings({"GATEWAY_UPSTREAM_PACING": "off"}).upstream_pacing is False

@@ -91,6 +91,7 @@ def test_serve_logs_one_summary_line_and_stops_on_sigterm(
     assert (summary["environments"], summary["channels"]) == (2, 1)
     assert summary["cache_ttl_seconds"] == 45
     assert summary["rate_limits"].startswith("knock (1=1/s 2=5/s")
+    assert summary["upstream_pacing"] == "on (max wait 5s)"
     assert summary["data_dir"] == str(tmp_path / "data")
     assert f"public_url=http://127.0.0.1:{port}" in summary["msg"]
     assert any(

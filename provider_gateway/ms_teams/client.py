@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -20,8 +20,18 @@ from provider_gateway.errors import (
 )
 from provider_gateway.http_client import retry_after_seconds
 from provider_gateway.observe import UpstreamObserver, ignore
+from provider_gateway.shared.pacing import Pace, Pacer, retry_after_header, within
 
 log = logging.getLogger(__name__)
+# Graph's Teams limit for these GETs: 30 requests per second per app per tenant (docs: Microsoft
+# Graph service-specific throttling limits), paced one short of it (see `within`).
+TENANT_BUDGET = within(30, 1.0)
+
+
+def tenant_pace(client_id: str, tenant_id: str) -> Pace:
+    """The budget a Graph call for this app in this Entra tenant spends."""
+    key = hashlib.sha256(f"{client_id}\x1f{tenant_id}".encode()).hexdigest()
+    return Pace(f"pace:graph:{key[:40]}", TENANT_BUDGET)
 
 
 class GraphRefusal(Exception):
@@ -35,41 +45,47 @@ class GraphRefusal(Exception):
 
 
 class GraphClient:
-    """Graph throttles with 429 (and 503/504) plus Retry-After: a short wait is taken once,
-    a long one is handed to the caller, who (the Knock JS client does) retries later."""
+    """Calls for a tenant wait for their slot in its budget (pacer). Graph throttles with 429
+    (and 503/504) plus Retry-After: that holds the tenant's budget, and one retry is made if
+    it fits the request's deadline; otherwise the caller (the Knock JS client does) retries
+    later."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         graph_url: str,
         *,
-        max_retry_wait: float = 2.0,
+        pacer: Pacer | None = None,
         observe: UpstreamObserver = ignore,
     ) -> None:
         self._session = session
         self._base = f"{graph_url}/v1.0"
-        self._max_retry_wait = max_retry_wait
+        self._pacer = pacer or Pacer(None, max_wait=2.0)
         self._observe = observe
 
     async def list_teams(
-        self, token: str, params: Mapping[str, str]
+        self, token: str, params: Mapping[str, str], *, pace: Pace
     ) -> tuple[list[dict[str, Any]], str | None]:
-        body = await self._get(token, "/teams", params)
+        body = await self._get(token, "/teams", params, pace)
         return list(body.get("value") or []), skip_token(body.get("@odata.nextLink"))
 
     async def list_channels(
-        self, token: str, team_id: str, params: Mapping[str, str]
+        self, token: str, team_id: str, params: Mapping[str, str], *, pace: Pace
     ) -> list[dict[str, Any]]:
         # Callers pass a validated GUID; encoding the segment anyway means no value can ever
         # climb out of /teams/{id} ("..", "/", "?" and "#" stay inside it).
-        body = await self._get(token, f"/teams/{_segment(team_id)}/channels", params)
+        body = await self._get(token, f"/teams/{_segment(team_id)}/channels", params, pace)
         return list(body.get("value") or [])
 
-    async def _get(self, token: str, path: str, params: Mapping[str, str]) -> dict[str, Any]:
+    async def _get(
+        self, token: str, path: str, params: Mapping[str, str], pace: Pace
+    ) -> dict[str, Any]:
         url = self._base + path
         method = "GET /teams" if path == "/teams" else "GET /teams/{id}/channels"
-        waited = False
+        deadline = self._pacer.deadline()
+        retried = False
         while True:
+            await self._pacer.take(pace, deadline, "Microsoft Graph")
             started = time.perf_counter()
             try:
                 async with self._session.get(
@@ -89,9 +105,9 @@ class GraphClient:
                 return body
             if status in {429, 503, 504}:
                 retry_after = retry_after_seconds(headers)
-                if not waited and retry_after <= self._max_retry_wait:
-                    waited = True
-                    await asyncio.sleep(retry_after)
+                fits = await self._pacer.throttled(pace, retry_after, deadline)
+                if not retried and fits:
+                    retried = True
                     continue
                 raise _throttled(status, retry_after)
             raise _refusal(status, body)
@@ -124,7 +140,7 @@ async def _json(response: aiohttp.ClientResponse) -> dict[str, Any]:
 
 
 def _throttled(status: int, retry_after: float) -> Exception:
-    seconds = max(1, round(retry_after))
+    seconds = retry_after_header(retry_after)
     if status == 429:
         return RateLimited(seconds, "Microsoft Graph is throttling these requests")
     if status == 504:

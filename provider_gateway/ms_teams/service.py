@@ -11,7 +11,7 @@ from provider_gateway.errors import Forbidden
 from provider_gateway.gateway import Gateway
 from provider_gateway.models import Channel, Recipient
 from provider_gateway.ms_teams import models, permissions
-from provider_gateway.ms_teams.client import GraphClient, GraphRefusal
+from provider_gateway.ms_teams.client import GraphClient, GraphRefusal, tenant_pace
 from provider_gateway.ms_teams.credentials import GraphTokens, TokenRefused
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.tenant_credentials import remove_credential
@@ -42,7 +42,11 @@ class TeamsService:
             absent = permissions.missing(permissions.app_roles(token))
             if permissions.TEAMS not in absent:
                 # The cheapest call that proves consent: one team id (needs Team.ReadBasic.All).
-                await self._graph.list_teams(token, {"$top": "1", "$select": "id"})
+                await self._graph.list_teams(
+                    token,
+                    {"$top": "1", "$select": "id"},
+                    pace=tenant_pace(channel.client_id, tenant_id),
+                )
         except TokenRefused as refusal:
             return {
                 "connection": {
@@ -79,7 +83,9 @@ class TeamsService:
         async def load() -> dict[str, Any]:
             token = await self._app_token(channel, tenant_id)
             try:
-                teams, skip_token = await self._graph.list_teams(token, forwarded)
+                teams, skip_token = await self._graph.list_teams(
+                    token, forwarded, pace=tenant_pace(channel.client_id, tenant_id)
+                )
             except GraphRefusal as refusal:
                 raise await self._refused(channel, tenant_id, refusal, permissions.TEAMS) from None
             return models.teams_response(teams, skip_token)
@@ -102,7 +108,9 @@ class TeamsService:
         async def load() -> dict[str, Any]:
             token = await self._app_token(channel, tenant_id)
             try:
-                channels = await self._graph.list_channels(token, team_id, forwarded)
+                channels = await self._graph.list_channels(
+                    token, team_id, forwarded, pace=tenant_pace(channel.client_id, tenant_id)
+                )
             except GraphRefusal as refusal:
                 raise await self._refused(
                     channel, tenant_id, refusal, permissions.CHANNELS

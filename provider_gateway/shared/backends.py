@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from provider_gateway.config import RedisTopology
 from provider_gateway.shared.gcra import (
+    GCRA_DEFER_SCRIPT,
     GCRA_SCRIPT,
     Admission,
     Budget,
@@ -49,6 +50,8 @@ class Backend(Protocol):
     async def exists(self, key: str) -> bool: ...
     # Take one request from the key's GCRA budget (shared/gcra.py), waiting up to max_delay.
     async def gcra(self, key: str, budget: Budget, max_delay: float) -> Admission: ...
+    # Admit nothing from the key's budget for `hold` seconds (an upstream's Retry-After).
+    async def gcra_defer(self, key: str, budget: Budget, hold: float) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -117,6 +120,9 @@ class MemoryBackend:
     async def gcra(self, key: str, budget: Budget, max_delay: float) -> Admission:
         return self._gcra.take(key, budget, max_delay)
 
+    async def gcra_defer(self, key: str, budget: Budget, hold: float) -> None:
+        self._gcra.defer(key, budget, hold)
+
     async def ping(self) -> None:
         return None
 
@@ -144,6 +150,7 @@ class RedisBackend:
         self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
         self._hit = self._client.register_script(_HIT)
         self._gcra = self._client.register_script(GCRA_SCRIPT)
+        self._gcra_defer = self._client.register_script(GCRA_DEFER_SCRIPT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisBackend:
@@ -185,6 +192,10 @@ class RedisBackend:
             self._gcra(keys=[self._key(key)], args=list(gcra_micros(budget, max_delay)))
         )
         return admission_from_reply(reply)
+
+    async def gcra_defer(self, key: str, budget: Budget, hold: float) -> None:
+        interval, burst, hold_us = gcra_micros(budget, hold)
+        await _answer(self._gcra_defer(keys=[self._key(key)], args=[interval, burst, hold_us]))
 
     async def ping(self) -> None:
         await _answer(self._client.ping())

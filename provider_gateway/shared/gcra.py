@@ -42,6 +42,24 @@ if remaining < 0 then remaining = 0 end
 return {1, delay, remaining, new_tat - now}
 """
 
+# An upstream's own "retry after `hold`" (a 429) on the same key: push the TAT out so that the
+# next admission waits `hold`, and the budget then refills from empty. KEYS[1] the TAT key.
+# ARGV: interval, burst, hold (microseconds except burst). Returns the TAT's distance from now.
+GCRA_DEFER_SCRIPT = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local held = now + tonumber(ARGV[3]) + (burst - 1) * interval
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if held > tat then
+  local ttl_ms = math.max(1, math.ceil((held - now) / 1000))
+  redis.call('SET', KEYS[1], string.format('%.0f', held), 'PX', string.format('%.0f', ttl_ms))
+  tat = held
+end
+return tat - now
+"""
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -109,6 +127,14 @@ class LocalGcra:
             (now + budget.burst * budget.interval - new_tat) / budget.interval + 1e-9
         )
         return Admission(True, max(0.0, delay), max(0, remaining), new_tat - now)
+
+    def defer(self, key: str, budget: Budget, hold: float) -> None:
+        """Nothing is admitted for `hold` seconds; then the budget refills from empty."""
+        now = time.monotonic()
+        held = now + hold + (budget.burst - 1) * budget.interval
+        if held > self._tats.get(key, now):
+            self._sweep(now)
+            self._tats[key] = held
 
     def _sweep(self, now: float) -> None:
         if len(self._tats) > self._sweep_at:

@@ -88,6 +88,10 @@ class SharedState:
         assert isinstance(result, Admission)
         return result
 
+    async def gcra_defer(self, key: str, budget: Budget, hold: float) -> None:
+        """Admit nothing from the key's budget for `hold` seconds, on every replica."""
+        await self._call("gcra_defer", key, budget, hold)
+
     async def check(self) -> str:
         """ "ok", "degraded" (shared backend down: in-process) or "in-process" (none configured)."""
         if self._shared is None:

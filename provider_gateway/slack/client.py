@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import time
@@ -15,6 +14,8 @@ import aiohttp
 from provider_gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
 from provider_gateway.http_client import retry_after_seconds
 from provider_gateway.observe import UpstreamObserver, ignore
+from provider_gateway.shared.pacing import Pace, Pacer, retry_after_header
+from provider_gateway.slack.pacing import Workspace
 
 if TYPE_CHECKING:
     from slack_sdk.web.async_client import AsyncWebClient
@@ -60,20 +61,22 @@ class AuthTest:
 
 
 class SlackClient:
-    """Upstream calls only. A 429 with a short Retry-After is waited out once; longer waits,
-    network errors, 5xx and timeouts surface as RateLimited / UpstreamError / UpstreamTimeout."""
+    """Upstream calls only. Calls for a workspace wait for their slot in its budget (pacer);
+    a 429 holds that budget for its Retry-After and is retried once if that fits the
+    request's deadline. Longer waits, network errors, 5xx and timeouts surface as
+    RateLimited / UpstreamError / UpstreamTimeout."""
 
     def __init__(
         self,
         session: aiohttp.ClientSession,
         base_url: str,
         *,
-        max_retry_wait: float = 2.0,
+        pacer: Pacer | None = None,
         observe: UpstreamObserver = ignore,
     ) -> None:
         self._session = session
         self._base_url = base_url
-        self._max_retry_wait = max_retry_wait
+        self._pacer = pacer or Pacer(None, max_wait=2.0)
         self._observe = observe
 
     def _web(self, token: str | None = None) -> AsyncWebClient:
@@ -90,12 +93,16 @@ class SlackClient:
             logger=_SDK_LOG,
         )
 
-    async def auth_test(self, token: str) -> AuthTest:
-        response = await self._send("auth.test", lambda: self._web(token).auth_test())
+    async def auth_test(self, token: str, *, workspace: Workspace) -> AuthTest:
+        response = await self._send(
+            "auth.test", lambda: self._web(token).auth_test(), workspace.pace("auth.test")
+        )
         return AuthTest(_data(response), _scopes(response.headers))
 
-    async def auth_revoke(self, token: str) -> dict[str, Any]:
-        return await self._call("auth.revoke", lambda: self._web(token).auth_revoke())
+    async def auth_revoke(self, token: str, *, workspace: Workspace) -> dict[str, Any]:
+        return await self._call(
+            "auth.revoke", lambda: self._web(token).auth_revoke(), workspace.pace("auth.revoke")
+        )
 
     async def conversations_list(
         self,
@@ -106,6 +113,7 @@ class SlackClient:
         exclude_archived: bool,
         types: str,
         team_id: str | None,
+        workspace: Workspace,
     ) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "limit": limit,
@@ -117,7 +125,9 @@ class SlackClient:
         if team_id:
             arguments["team_id"] = team_id
         return await self._call(
-            "conversations.list", lambda: self._web(token).conversations_list(**arguments)
+            "conversations.list",
+            lambda: self._web(token).conversations_list(**arguments),
+            workspace.pace("conversations.list"),
         )
 
     async def oauth_v2_access(
@@ -150,6 +160,7 @@ class SlackClient:
                 data=form,
                 headers={"Authorization": f"Basic {credentials}"},
             ),
+            None,  # not a workspace's call: Slack does not count it against one
             retry_on_429=False,  # a code or refresh token is single-use: never send it twice
         )
 
@@ -157,23 +168,27 @@ class SlackClient:
         self,
         method: str,
         send: Callable[[], Awaitable[AsyncSlackResponse]],
+        pace: Pace | None,
         *,
         retry_on_429: bool = True,
     ) -> dict[str, Any]:
-        return _data(await self._send(method, send, retry_on_429=retry_on_429))
+        return _data(await self._send(method, send, pace, retry_on_429=retry_on_429))
 
     async def _send(
         self,
         method: str,
         send: Callable[[], Awaitable[AsyncSlackResponse]],
+        pace: Pace | None,
         *,
         retry_on_429: bool = True,
     ) -> AsyncSlackResponse:
         """The whole response (headers too) of a call that succeeded; every failure typed."""
         from slack_sdk.errors import SlackApiError
 
-        waited = False
+        deadline = self._pacer.deadline()
+        retried = False
         while True:
+            await self._pacer.take(pace, deadline, "Slack")
             started = time.perf_counter()
             try:
                 response = await send()
@@ -185,12 +200,12 @@ class SlackClient:
                 self._observe("slack", method, outcome, time.perf_counter() - started)
                 if status == 429:
                     retry_after = retry_after_seconds(exc.response.headers)
-                    if retry_on_429 and not waited and retry_after <= self._max_retry_wait:
-                        waited = True
-                        await asyncio.sleep(retry_after)
+                    fits = await self._pacer.throttled(pace, retry_after, deadline)
+                    if retry_on_429 and not retried and fits:
+                        retried = True
                         continue
                     raise RateLimited(
-                        max(1, round(retry_after)), f"Slack is rate limiting {method}"
+                        retry_after_header(retry_after), f"Slack is rate limiting {method}"
                     ) from None
                 if status != 200:
                     log.warning("slack %s answered HTTP %s", method, status)

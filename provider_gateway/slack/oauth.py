@@ -25,6 +25,7 @@ from provider_gateway.install import (
 from provider_gateway.models import Channel, Recipient
 from provider_gateway.slack.client import ALREADY_REVOKED, SlackClient, SlackRefusal
 from provider_gateway.slack.models import SlackState, holds_token, installed_token
+from provider_gateway.slack.pacing import Workspace
 from provider_gateway.storage.audit import AuditEntry
 from provider_gateway.tenant_credentials import store_credential
 
@@ -140,7 +141,7 @@ class SlackInstaller:
             if await self._held_elsewhere(channel, replaced):
                 outcome = "kept_shared"
             else:
-                outcome = await self._revoke(old)
+                outcome = await self._revoke(old, Workspace.of(channel.client_id, replaced))
             await self._gateway.audit.append(
                 AuditEntry(
                     "token.revoked",
@@ -182,9 +183,9 @@ class SlackInstaller:
                 return True
         return False
 
-    async def _revoke(self, access_token: str) -> str:
+    async def _revoke(self, access_token: str, workspace: Workspace) -> str:
         try:
-            await self._client.auth_revoke(access_token)
+            await self._client.auth_revoke(access_token, workspace=workspace)
         except SlackRefusal as refusal:
             return "already_revoked" if refusal.error in ALREADY_REVOKED else "refused"
         except GatewayError:

@@ -15,6 +15,7 @@ from provider_gateway.models import Channel, Recipient
 from provider_gateway.shared.listings import GenerationMemo, ListingCache
 from provider_gateway.slack import models, scopes
 from provider_gateway.slack.client import ALREADY_REVOKED, SlackClient, SlackRefusal
+from provider_gateway.slack.pacing import Workspace
 from provider_gateway.storage.audit import AuditEntry
 from provider_gateway.tenant_credentials import remove_credential
 
@@ -74,7 +75,9 @@ class SlackService:
         channel = await self.authorize(principal, channel_id, tenant)
         try:
             token = await self._usable_token(principal.environment.id, channel, tenant)
-            tested = await self._client.auth_test(token["access_token"])
+            tested = await self._client.auth_test(
+                token["access_token"], workspace=Workspace.of(channel.client_id, token)
+            )
         except SlackRefusal as refusal:
             return {"connection": {"ok": False, "reason": refusal.error, "error": refusal.error}}
         connection: dict[str, Any] = {"ok": True}
@@ -106,6 +109,7 @@ class SlackService:
                 "query_options.team_id", "is required for an org-wide (Enterprise Grid) install"
             )
         team_id = query.team_id or token.get("team_id")
+        workspace = Workspace.of(channel.client_id, token)
 
         async def load() -> dict[str, Any]:
             try:
@@ -116,6 +120,7 @@ class SlackService:
                     exclude_archived=query.exclude_archived,
                     types=query.types,
                     team_id=query.team_id,
+                    workspace=workspace,
                 )
             except SlackRefusal as refusal:
                 raise _listing_error(refusal, query.types) from None
@@ -139,7 +144,9 @@ class SlackService:
         if token is None:
             raise Forbidden(ACCESS_TOKEN_NOT_SET)
         try:
-            await self._client.auth_revoke(token["access_token"])
+            await self._client.auth_revoke(
+                token["access_token"], workspace=Workspace.of(channel.client_id, token)
+            )
         except SlackRefusal as refusal:
             if refusal.error not in ALREADY_REVOKED:
                 raise UpstreamError(f"Slack refused auth.revoke: {refusal.error}") from None

@@ -23,6 +23,7 @@ import base64
 import itertools
 import json
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -77,6 +78,7 @@ class GraphCall:
     query: dict[str, str]
     raw_query: str
     token: str | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -105,6 +107,11 @@ class FakeMicrosoft:
     graph_url: str = ""
     _issued: dict[str, tuple[str, float]] = field(default_factory=dict)  # token -> (tenant, exp)
     _graph_failures: list[GraphFailure] = field(default_factory=list)
+    # Graph's Teams limit (30 requests/s per app per tenant): None, not enforced; else 429
+    # with Retry-After beyond that many calls in any second, recorded in `graph_throttled`.
+    graph_per_second: int | None = None
+    graph_throttled: list[GraphCall] = field(default_factory=list)
+    _graph_windows: dict[str, deque[float]] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -415,6 +422,13 @@ class FakeMicrosoft:
             return None, _graph_error(
                 401, "InvalidAuthenticationToken", "Access token is empty or invalid."
             )
+        if self._over_graph_limit(issued[0]):
+            self.graph_throttled.append(self.graph_calls[-1])
+            return None, web.json_response(
+                {"error": {"code": "TooManyRequests", "message": "Throttled"}},
+                status=429,
+                headers={"Retry-After": "1"},
+            )
         roles = jwt.decode(token or "", _TOKEN_KEY).claims.get("roles", [])
         if not set(roles) & set(accepted):
             return None, _graph_error(
@@ -424,6 +438,18 @@ class FakeMicrosoft:
                 f"'{', '.join(accepted)}'. Roles on the request '{', '.join(roles)}'.",
             )
         return issued[0], None
+
+    def _over_graph_limit(self, tenant: str) -> bool:
+        if self.graph_per_second is None:
+            return False
+        window = self._graph_windows.setdefault(tenant, deque())
+        now = time.monotonic()
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= self.graph_per_second:
+            return True
+        window.append(now)
+        return False
 
     async def _list_teams(self, request: web.Request) -> web.Response:
         tenant, refusal = await self._graph_guard(request, TEAMS_ROLES)

@@ -1,7 +1,9 @@
 """A fake Slack Web API: a real aiohttp app, served on loopback, behaving as Slack documents.
 
 Every reply is HTTP 200 with `ok`, except throttling (429 + Retry-After). It records each call
-and can be told to fail the next calls of a method (429, 5xx, slowness). Replies to calls made
+and can be told to fail the next calls of a method (429, 5xx, slowness), or to enforce Slack's
+tier-2 rule (`tier2_per_minute`: 429 beyond that many calls in any 60 s, per workspace and
+method, as Slack counts them). Replies to calls made
 with a token carry the scopes granted at install in `x-oauth-scopes`, and conversations.list
 refuses types those scopes do not cover (`missing_scope` with `needed` and `provided`).
 
@@ -16,7 +18,9 @@ import asyncio
 import base64
 import binascii
 import itertools
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +38,8 @@ TYPE_SCOPES = {
     "mpim": "mpim:read",
     "im": "im:read",
 }
+# The tier-2 methods the gateway calls (Slack docs: each method's rate-limit tier).
+TIER_2 = frozenset({"conversations.list"})
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Call:
     params: dict[str, str]
     token: str | None
     basic_auth: tuple[str, str] | None
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -77,6 +84,9 @@ class FakeSlack:
     redirect_urls: dict[str, str] = field(default_factory=dict)  # client_id -> redirect URL
     authorize_requests: list[dict[str, str]] = field(default_factory=list)  # authorize queries
     _failures: dict[str, list[Failure]] = field(default_factory=dict)
+    tier2_per_minute: int | None = None  # None: no limit enforced
+    throttled: list[Call] = field(default_factory=list)  # calls answered 429 by that rule
+    _tier2_calls: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -227,6 +237,12 @@ class FakeSlack:
                 params.update({k: str(v) for k, v in (await request.post()).items()})
         token = _bearer(request.headers.get("Authorization")) or params.pop("token", None)
         self.calls.append(Call(method, params, token, _basic(request.headers.get("Authorization"))))
+        wait = self._over_tier2(method, token)
+        if wait is not None:
+            self.throttled.append(self.calls[-1])
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": wait}
+            )
         queued = self._failures.get(method)
         if queued:
             failure = queued.pop(0)
@@ -247,6 +263,21 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": "unknown_method"})
         reply = await handler(params, token, request)
         return web.json_response(reply, headers=self._scope_headers(method, token))
+
+    def _over_tier2(self, method: str, token: str | None) -> str | None:
+        """Retry-After when this call breaks the tier-2 rule; else None (and it counts)."""
+        if self.tier2_per_minute is None or method not in TIER_2:
+            return None
+        record = self._tokens.get(token or "")
+        workspace = (record.team_id or record.enterprise_id) if record else token
+        window = self._tier2_calls.setdefault((str(workspace), method), deque())
+        now = time.monotonic()
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= self.tier2_per_minute:
+            return str(max(1, math.ceil(window[0] + 60 - now)))
+        window.append(now)
+        return None
 
     def _scope_headers(self, method: str, token: str | None) -> dict[str, str]:
         """Slack tells every caller with a token which scopes it holds (and what the method

@@ -57,3 +57,36 @@ async def test_concurrent_takers_never_exceed_the_burst(
     budget = Budget(interval=60.0, burst=burst)
     answers = await asyncio.gather(*(shared_state.gcra("k", budget) for _ in range(40)))
     assert sum(answer.admitted for answer in answers) == burst
+
+
+async def test_a_deferral_holds_the_budget_then_it_refills_from_empty(
+    shared_state: SharedState,
+) -> None:
+    budget = Budget(interval=2.0, burst=3)
+    await shared_state.gcra_defer("k", budget, 5.0)
+    refused = await shared_state.gcra("k", budget)
+    assert not refused.admitted
+    assert 4.0 < refused.delay <= 5.0
+    # A pacing caller is given the first slot after the hold, and the next one an interval on.
+    first = await shared_state.gcra("k", budget, max_delay=10.0)
+    second = await shared_state.gcra("k", budget, max_delay=10.0)
+    assert first.admitted
+    assert 4.0 < first.delay <= 5.0
+    assert second.admitted
+    assert 6.0 < second.delay <= 7.0
+
+
+async def test_a_shorter_deferral_never_shortens_a_longer_one(shared_state: SharedState) -> None:
+    budget = Budget(interval=1.0, burst=2)
+    await shared_state.gcra_defer("k", budget, 30.0)
+    await shared_state.gcra_defer("k", budget, 1.0)
+    refused = await shared_state.gcra("k", budget, max_delay=5.0)
+    assert not refused.admitted
+    assert 29.0 < refused.delay <= 30.0
+
+
+async def test_a_deferral_touches_only_its_key(shared_state: SharedState) -> None:
+    budget = Budget(interval=10.0, burst=1)
+    await shared_state.gcra_defer("a", budget, 30.0)
+    assert (await shared_state.gcra("b", budget)).admitted
+    assert not (await shared_state.gcra("a", budget)).admitted

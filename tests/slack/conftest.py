@@ -27,7 +27,7 @@ async def fake_slack(aiohttp_server: Callable[..., Any]) -> FakeSlack:
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings], fake_slack: FakeSlack) -> Settings:
-    return make_settings(SLACK_API_URL=fake_slack.api_url, GATEWAY_UPSTREAM_TIMEOUT_SECONDS="1")
+    return make_settings(SLACK_API_URL=fake_slack.api_url, GATEWAY_UPSTREAM_TIMEOUT_SECONDS="2")
 
 
 @pytest.fixture
