@@ -3,8 +3,8 @@ in-process, >= 0.7x with Redis).
 
 Baseline and gateway runs alternate for a few rounds and the median ratio is printed, so a
 moment of noise on a shared machine moves one round, not the figure. The gateway runs at its
-defaults (upstream pacing on) except for caller rate limits, which are off: a secret-key
-backend is not limited by default.
+defaults (upstream pacing on, caller rate limits as configured by default: a secret-key
+backend, as here, is not limited).
 
 .venv/bin/python -m bench.cached_channels [--requests N] [--concurrency C] [--rounds R]
     [--redis redis://127.0.0.1:6379/0]
