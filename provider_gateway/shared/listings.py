@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from provider_gateway.models import Recipient
+from provider_gateway.shared.generations import LocalGenerations
+from provider_gateway.shared.near_pages import NearPages, stamped, unstamped
 from provider_gateway.shared.state import SharedState
 
 Loader = Callable[[], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
+_PAGE_FORMAT = "2"  # stored pages start with their expiry (near_pages.py)
 # A day, and always longer than the entries cached under a generation live.
 GENERATION_TTL_SECONDS = 24 * 3600
 
@@ -54,14 +57,23 @@ class ListingCache:
         self._max_wait = max_wait
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self.stats = ListingStats()
+        # Run `generations.run()` as a task to serve known generations without Redis.
+        self.generations = LocalGenerations(state)
+        # With Redis, hot pages are copied in-process; without, the store is in-process.
+        self._near = NearPages() if state.configured else None
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
         key = _generation_key(environment_id, channel_id, tenant)
-        await self._state.set(key, _fresh_generation(), self._generation_ttl)
+        await self._state.set_announced(key, _fresh_generation(), self._generation_ttl)
+        self.generations.forget(key)
 
     async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
         """Changes whenever the tenant's channel data is written, on any replica."""
         key = _generation_key(environment_id, channel_id, tenant)
+        known = self.generations.lookup(key)
+        if known is not None:
+            return known
+        ticket = self.generations.ticket()
         value = await self._state.get(key)
         if value is None:
             fresh = _fresh_generation()
@@ -69,7 +81,9 @@ class ListingCache:
                 value = fresh
             else:  # another request initialised it first: use theirs
                 value = await self._state.get(key) or fresh
-        return value.decode()
+        generation = value.decode()
+        self.generations.keep(key, generation, ticket)
+        return generation
 
     async def get_or_load(
         self,
@@ -87,6 +101,7 @@ class ListingCache:
         if self._ttl <= 0:
             return _encode(await load())
         key = "listing:" + _digest(
+            _PAGE_FORMAT,
             environment_id,
             channel_id,
             tenant.describe(),
@@ -95,10 +110,14 @@ class ListingCache:
             hashlib.sha256(credential.encode()).hexdigest(),
             json.dumps(query, sort_keys=True),
         )
+        near = self._near.get(key) if self._near is not None else None
+        if near is not None:
+            self.stats.hits += 1
+            return near
         cached = await self._state.get(key)
         if cached is not None:
             self.stats.hits += 1
-            return cached
+            return self._body(key, cached)
         running = self._inflight.get(key)
         if running is not None:
             self.stats.joins += 1
@@ -116,10 +135,10 @@ class ListingCache:
                 cached = await self._state.get(key)  # filled just before we took the lock?
                 if cached is not None:
                     self.stats.joins += 1
-                    return cached
-                value = _encode(await load())
+                    return self._body(key, cached)
+                value = stamped(_encode(await load()), self._ttl)
                 await self._state.set(key, value, self._ttl)
-                return value
+                return self._body(key, value)
             finally:
                 await self._state.delete_if(key + ":filling", token)
         # Another replica is calling upstream for this page: wait for its answer.
@@ -133,10 +152,17 @@ class ListingCache:
             cached = await self._state.get(key)
             if cached is not None:
                 self.stats.joins += 1
-                return cached
+                return self._body(key, cached)
             if not filling:
                 break  # the filler failed: stop waiting
         return _encode(await load())
+
+    def _body(self, key: str, value: bytes) -> bytes:
+        """A stored page's body, kept in-process until the stored entry expires."""
+        body, remaining = unstamped(value)
+        if self._near is not None:
+            self._near.put(key, body, remaining)
+        return body
 
 
 def _encode(value: dict[str, Any]) -> bytes:
