@@ -41,6 +41,11 @@ class LocalGenerations:
         self._last_alive = 0.0
         self.subscriptions = 0  # established so far (for tests and metrics)
 
+    @property
+    def announcing(self) -> bool:
+        """Whether `run` subscribes at all (a backend that announces writes)."""
+        return self._state.announces
+
     # Reads -----------------------------------------------------------------------------
     def lookup(self, key: str) -> str | None:
         """The key's value as the last write left it, or None: ask Redis."""
