@@ -13,9 +13,12 @@ import time
 from typing import Any, Protocol
 
 # KEYS[1] the key; ARGV: value, ttl (ms), channel, the key's name without the prefix.
+# A user whose ACL refuses the channel still writes (pcall): its replicas cannot subscribe
+# either, so they read every generation from Redis. Answers 0 when not announced.
 SET_AND_PUBLISH = """
 redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
-redis.call('publish', ARGV[3], ARGV[4])
+local published = redis.pcall('publish', ARGV[3], ARGV[4])
+if type(published) == 'table' and published.err then return 0 end
 return 1
 """
 # With nothing to read, ping this often; with no answer at all for SILENCE_LIMIT, give up.

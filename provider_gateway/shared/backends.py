@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 from pathlib import Path
@@ -23,6 +24,8 @@ from provider_gateway.shared.redis_client import connect_redis
 
 if TYPE_CHECKING:
     from provider_gateway.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Every script touches exactly one key (KEYS[1]), so each runs on Redis Cluster too.
 _HIT = """
@@ -194,7 +197,8 @@ class RedisBackend:
     async def set_announced(self, key: str, value: bytes, ttl: float) -> None:
         if self.announces:
             args = [value, _ms(ttl), channel_name(self._prefix), key]
-            await _answer(self._set_and_publish(keys=[self._key(key)], args=args))
+            if not await _answer(self._set_and_publish(keys=[self._key(key)], args=args)):
+                log.warning("Redis refused to publish on %s (ACL?)", channel_name(self._prefix))
         else:
             await self.set(key, value, ttl)
 

@@ -99,13 +99,13 @@ class LocalGenerations:
         """Keep subscribed while the backend announces; run as a task, cancel to stop."""
         if not self._state.announces:
             return
-        delay = _FIRST_RETRY_SECONDS
+        delay, attempts = _FIRST_RETRY_SECONDS, 0
         while True:
             subscriptions = self.subscriptions
             try:
                 await self._state.listen(self)
             except BackendUnavailable as error:
-                if self._subscribed:
+                if self._subscribed or attempts == 0:
                     log.warning("generation announcements lost (%s): reading Redis", error)
             except Exception:  # a redis-py failure of another kind: never stop retrying
                 log.exception("generation announcements failed: reading Redis")
@@ -114,4 +114,4 @@ class LocalGenerations:
             if self.subscriptions > subscriptions:
                 delay = _FIRST_RETRY_SECONDS  # it worked for a while: retry promptly
             await asyncio.sleep(delay)
-            delay = min(delay * 2, _LAST_RETRY_SECONDS)
+            delay, attempts = min(delay * 2, _LAST_RETRY_SECONDS), attempts + 1

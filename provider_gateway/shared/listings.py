@@ -8,6 +8,9 @@ evicted generation cannot make an older entry readable again.
 Identical concurrent misses make one upstream call: in-process they share one task; across
 replicas one fills the entry under a short lock while the others wait for it, bounded, and
 fall back to a direct call if the filler dies.
+With Redis, a hot hit reads neither key: generations are kept in-process while a pub/sub
+subscription vouches for them (generations.py), and pages are copied in-process until their
+stored expiry (near_pages.py).
 """
 
 from __future__ import annotations

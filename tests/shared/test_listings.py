@@ -370,3 +370,34 @@ async def test_a_page_copy_expires_with_the_redis_entry(redis_prefix: str) -> No
         await admin.aclose()
         for state in states:
             await state.close()
+
+
+async def test_a_user_refused_the_channel_still_writes_and_reads_every_generation(
+    redis_prefix: str,
+) -> None:
+    """Redis 7 gives new ACL users no channels: no subscription, no announcement, and every
+    write still lands (and is seen by the other replica at once)."""
+    admin = redis.Redis.from_url(REDIS_URL)
+    user = f"{redis_prefix}-user"
+    await admin.execute_command(
+        "ACL", "SETUSER", user, "on", "nopass", f"~{redis_prefix}:*", "resetchannels", "+@all"
+    )
+    url = REDIS_URL.replace("redis://", f"redis://{user}:x@")
+    states = [SharedState(RedisBackend(url, redis_prefix)) for _ in range(2)]
+    writer, reader = (ListingCache(state, 60) for state in states)
+    calls: list[int] = []
+    try:
+        task = asyncio.create_task(reader.generations.run())
+        assert await _get(reader, _counter(calls)) == {"page": 1}
+        await writer.invalidate("env", "chan", TENANT)
+        assert await _get(reader, _counter(calls)) == {"page": 2}
+        assert reader.generations.subscriptions == 0
+        assert [state.degraded_since for state in states] == [None, None]
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        for state in states:
+            await state.close()
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()
