@@ -65,9 +65,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
         method = request.method if request.method in _METHODS else "other"
-        metrics = request.app[METRICS]
-        metrics.requests.labels(name, method, str(status)).inc()
-        metrics.request_seconds.labels(name, method).observe(time.perf_counter() - started)
+        request.app[METRICS].observe_request(name, method, status, time.perf_counter() - started)
 
 
 @web.middleware
