@@ -188,6 +188,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request, without the query string: OAuth callbacks carry codes there."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return  # skip building the record's fields (on every request)
         self.logger.info(
             "%s %s %s",
             request.method,

@@ -70,6 +70,14 @@ async def test_different_queries_are_different_entries(shared_state: SharedState
     assert len(calls) == 2
 
 
+async def test_queries_with_unhashable_values_are_cached_too(shared_state: SharedState) -> None:
+    cache, calls = ListingCache(shared_state, 60), []
+    for _ in range(2):
+        assert await _get(cache, _loader(calls, 0), {"types": ["public", "private"]}) == {"page": 1}
+    assert await _get(cache, _loader(calls, 0), {"types": ["public"]}) == {"page": 2}
+    assert len(calls) == 2
+
+
 async def test_invalidation_is_immediate(shared_state: SharedState) -> None:
     cache, calls = ListingCache(shared_state, 60), []
     await _get(cache, _loader(calls))
