@@ -33,6 +33,7 @@ Loader = Callable[[], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
+_KEYS_REMEMBERED = 4096  # computed keys kept, by what names them (hashing is a hit's cost)
 _PAGE_FORMAT = "2"  # stored pages start with their expiry (near_pages.py)
 # A day, and always longer than the entries cached under a generation live.
 GENERATION_TTL_SECONDS = 24 * 3600
@@ -65,15 +66,25 @@ class ListingCache:
         # With Redis, hot pages are copied in-process; without, the store is in-process.
         self._near = NearPages() if state.configured else None
         self._page_keys = PageKeys()
+        self._generation_keys: dict[tuple[str, str, Recipient], str] = {}
+
+    def _generation_key(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
+        names = (environment_id, channel_id, tenant)
+        key = self._generation_keys.get(names)
+        if key is None:
+            if len(self._generation_keys) >= _KEYS_REMEMBERED:
+                self._generation_keys.clear()
+            key = self._generation_keys[names] = _generation_key(*names)
+        return key
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
-        key = _generation_key(environment_id, channel_id, tenant)
+        key = self._generation_key(environment_id, channel_id, tenant)
         await self._state.set_announced(key, _fresh_generation(), self._generation_ttl)
         self.generations.forget(key)
 
     async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
         """Changes whenever the tenant's channel data is written, on any replica."""
-        key = _generation_key(environment_id, channel_id, tenant)
+        key = self._generation_key(environment_id, channel_id, tenant)
         known = self.generations.lookup(key)
         if known is not None:
             return known
@@ -166,7 +177,7 @@ class PageKeys:
     """A page's key from what names it; the last ones computed are remembered (hashing the
     credential and serialising the query were a third of a cached hit)."""
 
-    def __init__(self, capacity: int = 4096) -> None:
+    def __init__(self, capacity: int = _KEYS_REMEMBERED) -> None:
         self._keys: dict[tuple[Any, ...], str] = {}
         self._capacity = capacity
 
