@@ -42,14 +42,17 @@ async def listen(client: Any, prefix: str, listener: Listener) -> None:
     from redis.backoff import NoBackoff
 
     pubsub = client.pubsub()
+    retry = None
     try:
         await pubsub.connect()
         # redis-py reconnects and resubscribes on its own after a dropped connection, which
         # would hide the announcements lost meanwhile: here a drop ends the subscription.
-        pubsub.connection.retry = Retry(NoBackoff(), 0)
+        retry, pubsub.connection.retry = pubsub.connection.retry, Retry(NoBackoff(), 0)
         await pubsub.subscribe(channel_name(prefix))
         await _read(pubsub, listener)
     finally:
+        if retry is not None and pubsub.connection is not None:
+            pubsub.connection.retry = retry  # it goes back to the pool for commands
         await _close(pubsub)
 
 

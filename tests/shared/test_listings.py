@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as redis
@@ -16,6 +17,7 @@ from provider_gateway.shared.backends import RedisBackend
 from provider_gateway.shared.listings import GENERATION_TTL_SECONDS, ListingCache
 from provider_gateway.shared.state import SharedState
 from tests.shared.conftest import REDIS_URL, MakeBackend
+from tests.shared.redis_servers import RedisProcesses
 
 TENANT = Recipient.object("$tenants", "acme")
 
@@ -409,3 +411,39 @@ async def test_a_user_refused_the_channel_still_writes_and_reads_every_generatio
             await state.close()
         await admin.execute_command("ACL", "DELUSER", user)
         await admin.aclose()
+
+
+async def test_the_subscription_connection_goes_back_to_the_pool_as_it_came(
+    tmp_path: Path,
+) -> None:
+    """The subscription turns off redis-py's reconnect on its connection; once it ends, that
+    connection serves commands again, which must still get past a dropped socket."""
+    servers = RedisProcesses(tmp_path)
+    try:
+        port = servers.start()
+        url = f"redis://127.0.0.1:{port}/0"
+        admin = redis.Redis.from_url(url)
+        await _until_answers(admin)
+        state = SharedState(RedisBackend(url, "pgw-test"))
+        async with _listening(ListingCache(state, 60)):
+            pass
+        own = {int(client["id"]) for client in await admin.client_list()}
+        await state.get("any")  # on the subscription's connection, connected again
+        for client in await admin.client_list():
+            if int(client["id"]) not in own:
+                await admin.execute_command("CLIENT", "KILL", "ID", client["id"])
+        assert await state.get("any") is None
+        assert state.failures == 0  # reconnected, not degraded
+        await state.close()
+        await admin.aclose()
+    finally:
+        servers.stop()
+
+
+async def _until_answers(client: redis.Redis) -> None:
+    for _ in range(500):
+        with contextlib.suppress(redis.ConnectionError):
+            await client.ping()
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the Redis server did not start")
