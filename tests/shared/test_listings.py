@@ -14,6 +14,7 @@ import redis.asyncio as redis
 
 from provider_gateway.models import Recipient
 from provider_gateway.shared.backends import RedisBackend
+from provider_gateway.shared.generations import LocalGenerations
 from provider_gateway.shared.listings import GENERATION_TTL_SECONDS, ListingCache
 from provider_gateway.shared.state import SharedState
 from tests.shared.conftest import REDIS_URL, MakeBackend
@@ -447,3 +448,19 @@ async def _until_answers(client: redis.Redis) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the Redis server did not start")
+
+
+async def test_a_kept_generation_is_trusted_for_a_bounded_time(redis_prefix: str) -> None:
+    """Even with the subscription healthy, a copy is read from Redis again after the bound:
+    the limit on staleness should a lost announcement go unnoticed."""
+    state = SharedState(RedisBackend(REDIS_URL, redis_prefix))
+    generations = LocalGenerations(state, trust_seconds=0.2)
+    generations.subscribed()  # as the subscription reports it
+    generations.keep("generation:k", "g1", generations.ticket())
+    assert generations.lookup("generation:k") == "g1"
+    deadline = time.monotonic() + 10
+    while generations.lookup("generation:k") is not None:
+        assert time.monotonic() < deadline
+        generations.alive()
+        await asyncio.sleep(0.05)
+    await state.close()
