@@ -123,7 +123,12 @@ async def _shared_state_context(app: web.Application) -> AsyncIterator[None]:
     app[RATE_LIMITER] = RateLimiter(state, settings.rate_limits, settings.secret_key_rate_limits)
     app[IDEMPOTENCY_LOCKS] = SharedLocks(state)
     app[METRICS].watch(listings.stats, app[RATE_LIMITER])
+    # Learns of every replica's writes over Redis pub/sub: cached hits then skip Redis.
+    announcements = asyncio.create_task(listings.generations.run())
     yield
+    announcements.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await announcements
     await state.close()
 
 
@@ -183,6 +188,8 @@ class AccessLogger(AbstractAccessLogger):
     """One line per request, without the query string: OAuth callbacks carry codes there."""
 
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return  # skip building the record's fields (on every request)
         self.logger.info(
             "%s %s %s",
             request.method,

@@ -178,3 +178,26 @@ async def test_a_callback_state_with_a_nul_in_an_id_stores_nothing(
         "type": "authFailed",
         "reason": "invalid_state",
     }
+
+
+async def test_checks_remembered_for_valid_requests_still_refuse_near_misses(
+    client: TestClient, world: World
+) -> None:
+    """Valid references, option sets and query strings are remembered to skip re-checking;
+    a request differing from one in a single bad value is refused, every time."""
+    url = f"/v1/providers/slack/{world.slack.id}/channels"
+    good = {
+        "access_token_object": json.dumps({"collection": "$tenants", "object_id": "acme"}),
+        "query_options[types]": "public_channel",
+    }
+    near_misses = [
+        {**good, "access_token_object": json.dumps({"collection": "$tenants", "object_id": ""})},
+        {**good, "query_options[types]": "public_channel,nope"},
+        {**good, "query_options[cursor]": "a\x00b"},
+    ]
+    for _ in range(2):
+        answered = await client.get(url, params=good, headers=world.secret_headers())
+        assert answered.status == 403  # valid, and no token stored for this tenant
+        for params in near_misses:
+            response = await client.get(url, params=params, headers=world.secret_headers())
+            assert response.status == 422, (params, await response.text())

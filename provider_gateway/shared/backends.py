@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provider_gateway.config import RedisTopology
+from provider_gateway.shared.announcements import SET_AND_PUBLISH, Listener, channel_name, listen
 from provider_gateway.shared.gcra import (
     GCRA_DEFER_SCRIPT,
     GCRA_SCRIPT,
@@ -22,6 +24,8 @@ from provider_gateway.shared.redis_client import connect_redis
 
 if TYPE_CHECKING:
     from provider_gateway.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Every script touches exactly one key (KEYS[1]), so each runs on Redis Cluster too.
 _HIT = """
@@ -40,8 +44,13 @@ class BackendUnavailable(Exception):
 
 
 class Backend(Protocol):
+    # Whether set_announced tells other replicas, through `listen` (shared/announcements.py).
+    announces: bool
+
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def set_announced(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def listen(self, listener: Listener) -> None: ...  # until it fails: Unavailable
     async def add(self, key: str, value: bytes, ttl: float) -> bool: ...  # set if absent
     async def delete_if(self, key: str, value: bytes) -> None: ...  # only if it holds value
 
@@ -62,6 +71,8 @@ _SWEEP_AT = 50_000
 
 
 class MemoryBackend:
+    announces = False
+
     def __init__(self) -> None:
         self._values: dict[str, tuple[bytes, float]] = {}
         self._sweep_at = _SWEEP_AT
@@ -88,6 +99,12 @@ class MemoryBackend:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._sweep()
         self._values[key] = (value, time.monotonic() + ttl)
+
+    async def set_announced(self, key: str, value: bytes, ttl: float) -> None:
+        await self.set(key, value, ttl)  # one process: nobody else to tell
+
+    async def listen(self, listener: Listener) -> None:
+        raise BackendUnavailable("the in-process store announces nothing")
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         if self._live(key) is not None:
@@ -144,9 +161,14 @@ class RedisBackend:
         topology: RedisTopology | None = None,
         ca_bundle: Path | None = None,
     ) -> None:
-        self._connection = connect_redis(url, topology or RedisTopology(), ca_bundle)
+        topology = topology or RedisTopology()
+        self._connection = connect_redis(url, topology, ca_bundle)
         self._client = self._connection.client
         self._prefix = prefix
+        # redis-py's cluster pub/sub binds a subscription to one node, which would have to
+        # follow node failures and resharding: a cluster keeps reading keys instead.
+        self.announces = topology.mode != "cluster"
+        self._set_and_publish = self._client.register_script(SET_AND_PUBLISH)
         self._compare_and_delete = self._client.register_script(_COMPARE_AND_DELETE)
         self._hit = self._client.register_script(_HIT)
         self._gcra = self._client.register_script(GCRA_SCRIPT)
@@ -171,6 +193,19 @@ class RedisBackend:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await _answer(self._client.set(self._key(key), value, px=_ms(ttl)))
+
+    async def set_announced(self, key: str, value: bytes, ttl: float) -> None:
+        if self.announces:
+            args = [value, _ms(ttl), channel_name(self._prefix), key]
+            if not await _answer(self._set_and_publish(keys=[self._key(key)], args=args)):
+                log.warning("Redis refused to publish on %s (ACL?)", channel_name(self._prefix))
+        else:
+            await self.set(key, value, ttl)
+
+    async def listen(self, listener: Listener) -> None:
+        if not self.announces:
+            raise BackendUnavailable("announcements need one Redis node or Sentinel")
+        await _answer(listen(self._client, self._prefix, listener))
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(await _answer(self._client.set(self._key(key), value, px=_ms(ttl), nx=True)))

@@ -8,6 +8,9 @@ evicted generation cannot make an older entry readable again.
 Identical concurrent misses make one upstream call: in-process they share one task; across
 replicas one fills the entry under a short lock while the others wait for it, bounded, and
 fall back to a direct call if the filler dies.
+With Redis, a hot hit reads neither key: generations are kept in-process while a pub/sub
+subscription vouches for them (generations.py), and pages are copied in-process until their
+stored expiry (near_pages.py).
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from provider_gateway.models import Recipient
+from provider_gateway.shared.generations import LocalGenerations
+from provider_gateway.shared.near_pages import NearPages, stamped, unstamped
 from provider_gateway.shared.state import SharedState
 
 Loader = Callable[[], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
+_KEYS_REMEMBERED = 4096  # computed keys kept, by what names them (hashing is a hit's cost)
+_PAGE_FORMAT = "2"  # stored pages start with their expiry (near_pages.py)
 # A day, and always longer than the entries cached under a generation live.
 GENERATION_TTL_SECONDS = 24 * 3600
 
@@ -54,14 +61,34 @@ class ListingCache:
         self._max_wait = max_wait
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self.stats = ListingStats()
+        # Run `generations.run()` as a task to serve known generations without Redis.
+        self.generations = LocalGenerations(state)
+        # With Redis, hot pages are copied in-process; without, the store is in-process.
+        self._near = NearPages() if state.configured else None
+        self._page_keys = PageKeys()
+        self._generation_keys: dict[tuple[str, str, Recipient], str] = {}
+
+    def _generation_key(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
+        names = (environment_id, channel_id, tenant)
+        key = self._generation_keys.get(names)
+        if key is None:
+            if len(self._generation_keys) >= _KEYS_REMEMBERED:
+                self._generation_keys.clear()
+            key = self._generation_keys[names] = _generation_key(*names)
+        return key
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
-        key = _generation_key(environment_id, channel_id, tenant)
-        await self._state.set(key, _fresh_generation(), self._generation_ttl)
+        key = self._generation_key(environment_id, channel_id, tenant)
+        await self._state.set_announced(key, _fresh_generation(), self._generation_ttl)
+        self.generations.forget(key)
 
     async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
         """Changes whenever the tenant's channel data is written, on any replica."""
-        key = _generation_key(environment_id, channel_id, tenant)
+        key = self._generation_key(environment_id, channel_id, tenant)
+        known = self.generations.lookup(key)
+        if known is not None:
+            return known
+        ticket = self.generations.ticket()
         value = await self._state.get(key)
         if value is None:
             fresh = _fresh_generation()
@@ -69,7 +96,9 @@ class ListingCache:
                 value = fresh
             else:  # another request initialised it first: use theirs
                 value = await self._state.get(key) or fresh
-        return value.decode()
+        generation = value.decode()
+        self.generations.keep(key, generation, ticket)
+        return generation
 
     async def get_or_load(
         self,
@@ -86,19 +115,17 @@ class ListingCache:
         """The listing as JSON bytes: cached pages are served exactly as stored."""
         if self._ttl <= 0:
             return _encode(await load())
-        key = "listing:" + _digest(
-            environment_id,
-            channel_id,
-            tenant.describe(),
-            generation,
-            kind,
-            hashlib.sha256(credential.encode()).hexdigest(),
-            json.dumps(query, sort_keys=True),
+        key = self._page_keys.key(
+            environment_id, channel_id, tenant, generation, kind, credential, query
         )
+        near = self._near.get(key) if self._near is not None else None
+        if near is not None:
+            self.stats.hits += 1
+            return near
         cached = await self._state.get(key)
         if cached is not None:
             self.stats.hits += 1
-            return cached
+            return self._body(key, cached)
         running = self._inflight.get(key)
         if running is not None:
             self.stats.joins += 1
@@ -116,10 +143,10 @@ class ListingCache:
                 cached = await self._state.get(key)  # filled just before we took the lock?
                 if cached is not None:
                     self.stats.joins += 1
-                    return cached
-                value = _encode(await load())
+                    return self._body(key, cached)
+                value = stamped(_encode(await load()), self._ttl)
                 await self._state.set(key, value, self._ttl)
-                return value
+                return self._body(key, value)
             finally:
                 await self._state.delete_if(key + ":filling", token)
         # Another replica is calling upstream for this page: wait for its answer.
@@ -133,10 +160,60 @@ class ListingCache:
             cached = await self._state.get(key)
             if cached is not None:
                 self.stats.joins += 1
-                return cached
+                return self._body(key, cached)
             if not filling:
                 break  # the filler failed: stop waiting
         return _encode(await load())
+
+    def _body(self, key: str, value: bytes) -> bytes:
+        """A stored page's body, kept in-process until the stored entry expires."""
+        body, remaining = unstamped(value)
+        if self._near is not None:
+            self._near.put(key, body, remaining)
+        return body
+
+
+class PageKeys:
+    """A page's key from what names it; the last ones computed are remembered (hashing the
+    credential and serialising the query were a third of a cached hit)."""
+
+    def __init__(self, capacity: int = _KEYS_REMEMBERED) -> None:
+        self._keys: dict[tuple[Any, ...], str] = {}
+        self._capacity = capacity
+
+    def key(
+        self,
+        environment_id: str,
+        channel_id: str,
+        tenant: Recipient,
+        generation: str,
+        kind: str,
+        credential: str,
+        query: Mapping[str, Any],
+    ) -> str:
+        names = (environment_id, channel_id, tenant, generation, kind, credential)
+        remembered: tuple[Any, ...] | None = (*names, *query.items())
+        try:
+            known = self._keys.get(remembered)  # type: ignore[arg-type]
+        except TypeError:  # a query value that cannot be hashed: compute it each time
+            remembered = known = None
+        if known is not None:
+            return known
+        key = "listing:" + _digest(
+            _PAGE_FORMAT,
+            environment_id,
+            channel_id,
+            tenant.describe(),
+            generation,
+            kind,
+            hashlib.sha256(credential.encode()).hexdigest(),
+            json.dumps(query, sort_keys=True),
+        )
+        if remembered is not None:
+            if len(self._keys) >= self._capacity:
+                self._keys.clear()
+            self._keys[remembered] = key
+        return key
 
 
 def _encode(value: dict[str, Any]) -> bytes:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from provider_gateway.errors import ServiceUnavailable
+from provider_gateway.shared.announcements import Listener
 from provider_gateway.shared.backends import Backend, BackendUnavailable, MemoryBackend
 from provider_gateway.shared.gcra import Admission, Budget
 
@@ -29,6 +30,22 @@ class SharedState:
         self._retry_after = retry_after
         self._skip_until = 0.0
         self.degraded_since: float | None = None
+        self.failures = 0  # shared-backend failures so far: a read that saw none was shared
+
+    @property
+    def configured(self) -> bool:
+        """Whether a shared backend is configured (whatever its health)."""
+        return self._shared is not None
+
+    @property
+    def announces(self) -> bool:
+        """Whether writes through set_announced reach every replica's `listen`."""
+        return self._shared is not None and self._shared.announces
+
+    @property
+    def sharing(self) -> bool:
+        """Whether the next operation goes to the shared backend (configured, not skipped)."""
+        return self._shared is not None and time.monotonic() >= self._skip_until
 
     async def _call(self, operation: str, *args: object) -> object:
         shared, local = self._shared, self._local
@@ -45,6 +62,7 @@ class SharedState:
         return await getattr(local, operation)(*args)
 
     def _failed(self, error: BackendUnavailable) -> None:
+        self.failures += 1
         self._skip_until = time.monotonic() + self._retry_after
         if self.degraded_since is None:
             self.degraded_since = time.monotonic()
@@ -62,6 +80,18 @@ class SharedState:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         await self._call("set", key, value, ttl)
+
+    async def set_announced(self, key: str, value: bytes, ttl: float) -> None:
+        """Set, and tell every replica listening that `key` changed (one round trip)."""
+        await self._call("set_announced", key, value, ttl)
+
+    async def listen(self, listener: Listener) -> None:
+        """Hear the announced changes until the subscription fails (BackendUnavailable).
+
+        Not a reason to go in-process: a subscription can drop while Redis answers."""
+        if self._shared is None:
+            raise BackendUnavailable("no shared backend")
+        await self._shared.listen(listener)
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(await self._call("add", key, value, ttl))

@@ -27,6 +27,18 @@ class ChannelQuery:
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> ChannelQuery:
+        remembered = tuple(options.items())
+        known = _QUERIES.get(remembered)
+        if known is None:
+            known = cls._parsed(options)
+            if len(_QUERIES) >= _MAX_QUERIES:
+                _QUERIES.clear()
+            if sum(len(name) + len(value) for name, value in remembered) <= 1024:
+                _QUERIES[remembered] = known
+        return known
+
+    @classmethod
+    def _parsed(cls, options: Mapping[str, str]) -> ChannelQuery:
         types = options.get("types") or DEFAULT_TYPES
         requested = [part.strip() for part in types.split(",") if part.strip()]
         unknown = [part for part in requested if part not in CHANNEL_TYPES]
@@ -42,6 +54,12 @@ class ChannelQuery:
             types=",".join(requested),
             team_id=options.get("team_id") or None,
         )
+
+
+# Valid option sets by their text, most requests repeating one (parsing was a twentieth of a
+# cached hit). Errors are never kept. At most about 4 MB.
+_QUERIES: dict[tuple[tuple[str, str], ...], ChannelQuery] = {}
+_MAX_QUERIES = 4096
 
 
 def channels_response(reply: Mapping[str, Any], *, default_team_id: str | None) -> dict[str, Any]:

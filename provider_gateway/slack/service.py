@@ -109,9 +109,9 @@ class SlackService:
                 "query_options.team_id", "is required for an org-wide (Enterprise Grid) install"
             )
         team_id = query.team_id or token.get("team_id")
-        workspace = Workspace.of(channel.client_id, token)
 
         async def load() -> dict[str, Any]:
+            workspace = Workspace.of(channel.client_id, token)  # only on a miss
             try:
                 reply = await self._client.conversations_list(
                     access_token,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -65,16 +65,14 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         route = request.match_info.route.resource
         name = route.canonical if route is not None else "unmatched"
         method = request.method if request.method in _METHODS else "other"
-        metrics = request.app[METRICS]
-        metrics.requests.labels(name, method, str(status)).inc()
-        metrics.request_seconds.labels(name, method).observe(time.perf_counter() - started)
+        request.app[METRICS].observe_request(name, method, status, time.perf_counter() - started)
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
     request_id = (
-        incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else secrets.token_hex(16)
     )
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
@@ -176,12 +174,24 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Path and query values of the API are identifiers: no control characters (PostgreSQL
     refuses NUL) and no longer than an id column, checked once here for every endpoint."""
     if request.path.startswith("/v1/"):
-        for name, value in request.match_info.items():
-            _check(name, value, inputs.MAX_ID_LENGTH)
-        for name, value in request.query.items():
-            long = name.startswith(_LONG_QUERY_VALUES)
-            _check(name, value, _MAX_LONG_QUERY_VALUE if long else inputs.MAX_ID_LENGTH)
+        seen = request.path_qs
+        if seen not in _CHECKED:
+            for name, value in request.match_info.items():
+                _check(name, value, inputs.MAX_ID_LENGTH)
+            for name, value in request.query.items():
+                long = name.startswith(_LONG_QUERY_VALUES)
+                _check(name, value, _MAX_LONG_QUERY_VALUE if long else inputs.MAX_ID_LENGTH)
+            if len(seen) <= _MAX_CHECKED_LENGTH:
+                if len(_CHECKED) >= _MAX_CHECKED:
+                    _CHECKED.clear()
+                _CHECKED.add(seen)
     return await handler(request)
+
+
+# Paths with query strings that passed the checks above (the same listing is asked for again
+# and again); a pure function of the text, so a hit skips them. At most about 4 MB.
+_CHECKED: set[str] = set()
+_MAX_CHECKED, _MAX_CHECKED_LENGTH = 4096, 1024
 
 
 def _check(name: str, value: str, max_length: int) -> None:

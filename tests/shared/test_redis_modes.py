@@ -19,7 +19,7 @@ from provider_gateway.doctor.local import redis as doctor_redis
 from provider_gateway.serving import startup_summary
 from provider_gateway.shared.backends import BackendUnavailable, RedisBackend
 from provider_gateway.shared.state import SharedState
-from provider_gateway.web.appkeys import GATEWAY
+from provider_gateway.web.appkeys import GATEWAY, LISTINGS
 from tests.fakes.slack import FakeSlack
 from tests.shared.redis_servers import MASTER_NAME, Cluster, SentinelSet, TlsRedis, cli
 from tests.slack.support import install_token
@@ -198,6 +198,14 @@ async def test_the_gateway_follows_a_sentinel_failover_under_load(
     # (the old one is gone), which is the promoted replica.
     await _one_upstream_call_for_both(replicas, world, fake_slack)
     assert "role:master" in cli(new_master, "INFO", "replication")
+    # Each replica's announcement subscription followed the failover to the new master.
+    for replica in replicas:
+        while replica.app[LISTINGS].generations.subscriptions < 2:
+            assert time.monotonic() < deadline, "announcements not resubscribed"
+            await asyncio.sleep(0.1)
+    subscribers = cli(new_master, "CLIENT", "LIST", "TYPE", "pubsub").splitlines()
+    ours = [line for line in subscribers if " name=sentinel" not in line]  # Sentinels' hello
+    assert len(ours) == 2, subscribers
     summary = await startup_summary(replicas[0].app)
     assert summary["redis"] == "ok"
     assert summary["redis_mode"] == f"sentinel (master 'gateway' via {sentinels.setting})"

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from provider_gateway.app import create_app
 from provider_gateway.config import Settings
-from provider_gateway.web.appkeys import GATEWAY
+from provider_gateway.web.appkeys import GATEWAY, LISTINGS
 from tests.fakes.slack import FakeSlack
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.slack.conftest import TEAM
@@ -107,6 +107,45 @@ async def test_credential_changes_invalidate_at_once(
     assert await checked.json() == {"connection": {"ok": True}}  # auth_check is never cached
     assert (await _channels(client, world)).status == 200
     assert len(fake_slack.calls_to("conversations.list")) == 2
+
+
+async def test_a_write_on_one_replica_stops_the_others_cached_listing(
+    aiohttp_client: Any, redis_settings: Settings, fake_slack: FakeSlack
+) -> None:
+    """Replica B serves its cached listing from memory (no Redis round trip); a revoke on
+    replica A reaches B over Redis pub/sub, and B never answers 200 again after its 403."""
+    replicas = [await serve(aiohttp_client, create_app(redis_settings)) for _ in range(2)]
+    for replica in replicas:
+        generations = replica.app[LISTINGS].generations
+        for _ in range(1000):
+            if generations.subscriptions:
+                break
+            await asyncio.sleep(0.01)
+        assert generations.subscriptions == 1
+    writer, reader = replicas
+    world = await seed_world(writer.app[GATEWAY])
+    fake_slack.register_app(world.slack.client_id, world.slack.client_secret.reveal())
+    fake_slack.add_workspace(TEAM, 20)
+    await install_token(writer, world, fake_slack.mint_token(TEAM))
+    for _ in range(3):
+        assert (await _channels(reader, world)).status == 200
+    assert len(fake_slack.calls_to("conversations.list")) == 1
+
+    revoked = await writer.put(
+        f"/v1/providers/slack/{world.slack.id}/revoke_access",
+        params={"access_token_object": TENANT},
+        headers=world.secret_headers(),
+    )
+    assert revoked.status == 200
+    statuses = [(await _channels(reader, world)).status]
+    while statuses[-1] != 403:
+        assert len(statuses) < 500, statuses  # about 5 s
+        await asyncio.sleep(0.01)
+        statuses.append((await _channels(reader, world)).status)
+    for _ in range(5):
+        statuses.append((await _channels(reader, world)).status)
+    assert statuses[statuses.index(403) :] == [403] * (len(statuses) - statuses.index(403))
+    assert len(fake_slack.calls_to("conversations.list")) == 1
 
 
 @pytest.fixture
