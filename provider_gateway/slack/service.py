@@ -100,7 +100,9 @@ class SlackService:
                 token = await self._usable_token(environment_id, channel, tenant)
             except SlackRefusal as refusal:
                 raise _listing_error(refusal, query.types) from None
-            generation = await self._listings.generation(environment_id, channel.id, tenant)
+            # Kept under the generation read *before* the database: a write landing after it
+            # bumps the generation, so this copy is never read again. Read after, it could
+            # file an old token under the new generation (as ms_teams/service.py avoids too).
             self._token_memo.put(memo_key, generation, token)
         access_token = token["access_token"]
         if token.get("is_enterprise_install") and not query.team_id:
