@@ -1,0 +1,107 @@
+"""What the fuzz tests found, pinned: each of these answered 500 before its fix."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.fuzz.conftest import CONNECTED
+from tests.fuzz.test_api_properties import jws
+from tests.support import World, posted_message, tenant_uri
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "crit", [None, 5, [{}], [["alg"]]], ids=["null", "number", "object", "list"]
+)
+async def test_a_user_token_with_a_malformed_crit_header_is_401(
+    client: TestClient, world: World, crit: object
+) -> None:
+    """joserfc iterates `crit` before checking its type: a TypeError, so a 500, for anyone
+    who holds the public key (it is in every browser), signature or not."""
+    token = jws(world.signing_key_pem, {"alg": "RS256", "crit": crit}, {"sub": "u"})
+    response = await client.get(
+        f"/v1/users/u/channel_data/{world.slack.id}", headers=world.public_headers(token)
+    )
+    assert response.status == 401
+    assert (await response.json())["code"] == "invalid_user_token"
+
+
+async def test_a_malformed_user_token_in_a_callback_state_is_auth_failed(
+    client: TestClient, world: World
+) -> None:
+    token = jws(world.signing_key_pem, {"alg": "RS256", "crit": None}, {"sub": "u"})
+    state = {
+        "access_token_object": {"collection": "$tenants", "object_id": CONNECTED},
+        "channel_id": world.slack.id,
+        "public_key": world.public_key,
+        "user_token": token,
+    }
+    response = await client.get(
+        "/providers/slack/authenticate", params={"state": json.dumps(state), "code": "c"}
+    )
+    assert response.status == 400
+    message = posted_message(await response.text())
+    assert (message["type"], message["reason"]) == ("authFailed", "invalid_user_token")
+
+
+async def test_a_signed_grant_that_is_not_a_uri_is_401(client: TestClient, world: World) -> None:
+    """urlsplit("http://[") raises ValueError; a signer's mistake is a bad token, not a 500."""
+    grants = {"http://[": {"channel_data/read": [{}]}, tenant_uri(CONNECTED): {}}
+    token = world.user_token(grants=grants)
+    response = await client.get(
+        f"/v1/objects/$tenants/{CONNECTED}/channel_data/{world.slack.id}",
+        headers=world.public_headers(token),
+    )
+    assert response.status == 401
+    assert (await response.json())["code"] == "invalid_user_token"
+
+
+@pytest.mark.parametrize("path", ["/v1/users", "/v1/audit_events"])
+@pytest.mark.parametrize("page_size", ["²", "٣", "1" * 40, "+5", " 5"])
+async def test_a_page_size_not_in_ascii_digits_is_422(
+    client: TestClient, world: World, path: str, page_size: str
+) -> None:
+    """str.isdigit() accepts "²", which int() refuses."""
+    response = await client.get(
+        path, params={"page_size": page_size}, headers=world.secret_headers()
+    )
+    assert response.status == 422, await response.text()
+    assert (await response.json())["errors"][0]["field"] == "page_size"
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/v1/audit_events", _cursor("audit:" + "9" * 30)),
+        ("/v1/audit_events", _cursor("audit:2147483648")),
+        ("/v1/audit_events", _cursor("audit:-1")),
+        ("/v1/users", _cursor("user:" + "9" * 18)),
+        ("/v1/users", _cursor("user:2147483648")),
+    ],
+)
+async def test_a_cursor_past_any_row_id_is_422(
+    client: TestClient, world: World, path: str, cursor: str
+) -> None:
+    """Ids are int4 on PostgreSQL: a bigger number reached asyncpg (DataError) or SQLite
+    (OverflowError) as a 500."""
+    response = await client.get(path, params={"after": cursor}, headers=world.secret_headers())
+    assert response.status == 422, await response.text()
+    assert (await response.json())["errors"][0]["field"] == "after"
+
+
+@pytest.mark.parametrize("path", ["/v1/users", "/v1/audit_events"])
+async def test_the_largest_row_id_is_still_a_cursor(
+    client: TestClient, world: World, path: str
+) -> None:
+    prefix = "audit:" if "audit" in path else "user:"
+    response = await client.get(
+        path, params={"after": _cursor(f"{prefix}2147483647")}, headers=world.secret_headers()
+    )
+    assert response.status == 200, await response.text()
