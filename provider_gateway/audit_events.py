@@ -93,10 +93,12 @@ def _timestamp(params: MultiMapping[str], name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # UTC always: SQLite keeps naive UTC timestamps and would ignore another offset.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         raise InvalidParams.field(name, "must be an ISO 8601 timestamp") from None
-    # UTC always: SQLite keeps naive UTC timestamps and would ignore another offset.
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment in UTC
+        raise InvalidParams.field(name, "is out of range") from None
 
 
 def _page_size(value: str | None) -> int:

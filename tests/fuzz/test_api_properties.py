@@ -98,8 +98,8 @@ QUERY_NAMES = [
     "user_id",
     "channel_id",
     "action",
-    "since",
-    "until",
+    "starting_at",
+    "ending_at",
 ]
 
 

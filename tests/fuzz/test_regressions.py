@@ -105,3 +105,16 @@ async def test_the_largest_row_id_is_still_a_cursor(
         path, params={"after": _cursor(f"{prefix}2147483647")}, headers=world.secret_headers()
     )
     assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize("name", ["starting_at", "ending_at"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_an_audit_bound_outside_utc_time_is_422(
+    client: TestClient, world: World, name: str, moment: str
+) -> None:
+    """Converting either to UTC overflowed datetime (OverflowError, a 500)."""
+    response = await client.get(
+        "/v1/audit_events", params={name: moment}, headers=world.secret_headers()
+    )
+    assert response.status == 422, await response.text()
+    assert (await response.json())["errors"][0]["field"] == name
