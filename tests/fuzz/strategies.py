@@ -3,10 +3,13 @@ every length limit, JSON nested past the depth limit, and re-encodings of a real
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import settings
 from hypothesis import strategies as st
 
@@ -79,3 +82,42 @@ def state_documents(reference_key: str) -> st.SearchStrategy[str]:
         },
     )
     return st.one_of(fields.map(json.dumps), json_text)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jws(signing_key_pem: str, header: object, claims: object) -> str:
+    """A JWS with any header and claims, signed with the environment's own key: what a
+    customer's backend may sign by mistake (or a caller forge, unsigned)."""
+    key = serialization.load_pem_private_key(signing_key_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def signed_tokens(signing_key_pem: str) -> st.SearchStrategy[str]:
+    """User tokens the environment's own key signed over hostile headers and claims."""
+    header = st.one_of(
+        st.just({"alg": "RS256", "typ": "JWT"}),
+        st.fixed_dictionaries({"alg": st.just("RS256"), "crit": json_values}),
+        st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "jku"]), json_values),
+    )
+    grant_uris = st.one_of(st.sampled_from(["http://[", "//x/v1/users/%"]), any_text)
+    claims = st.one_of(
+        st.fixed_dictionaries(
+            {"sub": st.one_of(st.just("user-1"), json_values), "exp": st.just(2_000_000_000)},
+            optional={
+                "grants": st.one_of(
+                    st.dictionaries(grant_uris, json_values, max_size=2), json_values
+                ),
+                "iat": json_values,
+                "jti": json_values,
+            },
+        ),
+        st.dictionaries(st.sampled_from(["sub", "exp", "iat", "nbf", "grants"]), json_values),
+        json_values,
+    )
+    return st.builds(lambda h, c: jws(signing_key_pem, h, c), header, claims)

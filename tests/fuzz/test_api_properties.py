@@ -10,8 +10,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from aiohttp.test_utils import TestClient
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from hypothesis import event, given
 from hypothesis import strategies as st
 from yarl import URL
@@ -24,6 +22,7 @@ from tests.fuzz.strategies import (
     json_values,
     object_reference,
     scaled,
+    signed_tokens,
 )
 from tests.support import World, tenant_uri
 
@@ -224,20 +223,6 @@ bodies = st.one_of(
 )
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jws(signing_key_pem: str, header: object, claims: object) -> str:
-    """A JWS with any header and claims, signed with the environment's own key: what a
-    customer's backend may sign by mistake (or a caller forge, unsigned)."""
-    key = serialization.load_pem_private_key(signing_key_pem.encode(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
-
-
 GRANTS = {
     grant: [{}]
     for grant in (
@@ -260,27 +245,7 @@ def _honest_credentials(world: World) -> st.SearchStrategy[dict[str, str]]:
 def _hostile_credentials(world: World) -> st.SearchStrategy[dict[str, str]]:
     """The public key (every browser has it) with forged or malformed user tokens, tokens the
     environment's key signed over hostile headers and claims, and keys that are not keys."""
-    header = st.one_of(
-        st.just({"alg": "RS256", "typ": "JWT"}),
-        st.fixed_dictionaries({"alg": st.just("RS256"), "crit": json_values}),
-        st.dictionaries(st.sampled_from(["alg", "typ", "kid", "crit", "jku"]), json_values),
-    )
-    grant_uris = st.one_of(st.sampled_from(["http://[", "//x/v1/users/%"]), any_text)
-    claims = st.one_of(
-        st.fixed_dictionaries(
-            {"sub": st.one_of(st.just("user-1"), json_values), "exp": st.just(2_000_000_000)},
-            optional={
-                "grants": st.one_of(
-                    st.dictionaries(grant_uris, json_values, max_size=2), json_values
-                ),
-                "iat": json_values,
-                "jti": json_values,
-            },
-        ),
-        st.dictionaries(st.sampled_from(["sub", "exp", "iat", "nbf", "grants"]), json_values),
-        json_values,
-    )
-    signed = st.builds(lambda h, c: jws(world.signing_key_pem, h, c), header, claims)
+    signed = signed_tokens(world.signing_key_pem)
     token = st.one_of(signed, signed, signed.map(lambda t: t[:-2] + "AA"), any_text)
     public = token.map(lambda t: world.public_headers(t))
     return st.one_of(

@@ -17,7 +17,14 @@ from yarl import URL
 from tests.conftest import ALLOWED_ORIGIN
 from tests.fakes.slack import FakeSlack
 from tests.fuzz.conftest import CONNECTED, TENANT_ID
-from tests.fuzz.strategies import any_text, json_text, json_values, scaled, state_documents
+from tests.fuzz.strategies import (
+    any_text,
+    json_text,
+    json_values,
+    scaled,
+    signed_tokens,
+    state_documents,
+)
 from tests.ms_teams.support import Popup
 from tests.slack.conftest import TEAM
 from tests.state_variants import STATE_VARIANTS
@@ -62,6 +69,9 @@ def _tampered_states(world: World, reference_key: str, channel_id: str) -> st.Se
                 lambda field, value: json.dumps({**state, field: value}),
                 st.sampled_from(sorted(state)),
                 json_values,
+            ),
+            signed_tokens(world.signing_key_pem).map(
+                lambda token: json.dumps({**state, "user_token": token})
             ),
             st.integers(0, len(text)).map(lambda cut: text[:cut]),
             any_text.map(lambda extra: text + extra),
@@ -204,3 +214,28 @@ async def test_the_slack_events_endpoint_never_answers_5xx(
     safe = {k: v for k, v in headers.items() if v.isprintable() and v.isascii()}
     response = await client.post("/providers/slack/events", data=body, headers=safe)
     assert response.status < 500, await response.text()
+
+
+@scaled(30)
+@given(data=st.data())
+async def test_a_state_carrying_a_hostile_user_token_is_auth_failed(
+    client: TestClient, world: World, fake_slack: FakeSlack, data: st.DataObject
+) -> None:
+    """The state is the only credential a callback gets: its user token, signed by the
+    environment's key over any header and claims, or tampered, must fail cleanly."""
+    provider = data.draw(st.sampled_from(["slack", "ms-teams"]))
+    slack = provider == "slack"
+    state = _component_state(
+        world,
+        "access_token_object" if slack else "ms_teams_tenant_object",
+        world.slack.id if slack else world.teams.id,
+    )
+    signed = signed_tokens(world.signing_key_pem)
+    state["user_token"] = data.draw(st.one_of(signed, signed.map(lambda t: t[:-2] + "AA")))
+    params = {"state": json.dumps(state)}
+    params.update(
+        {"code": fake_slack.issue_code(TEAM)}
+        if slack
+        else {"admin_consent": "True", "tenant": TENANT_ID}
+    )
+    await _assert_callback_page(client, SLACK_CALLBACK if slack else TEAMS_CALLBACK, params)

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.fuzz.conftest import CONNECTED
-from tests.fuzz.test_api_properties import jws
+from tests.fuzz.strategies import jws
 from tests.support import World, posted_message, tenant_uri
 
 
