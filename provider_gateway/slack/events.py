@@ -64,6 +64,13 @@ class SlackEvents:
         signature = headers.get("X-Slack-Signature", "")
         if not timestamp or not signature:
             raise InvalidSignature()
+        try:
+            int(timestamp)
+            body.decode("utf-8")
+        except ValueError:  # UnicodeDecodeError included
+            # slack-sdk calls int() on the timestamp and decodes the body to check the
+            # signature: a 500, unsigned, for anyone. Slack sends an integer and UTF-8 JSON.
+            raise InvalidSignature() from None
         from slack_sdk.signature import SignatureVerifier  # loaded on first use: see serving
 
         for channel in await self._gateway.channels.with_signing_secrets():

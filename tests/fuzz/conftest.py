@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, Phase, settings
 
-from provider_gateway.config import Settings
+from provider_gateway.config import Secret, Settings
 from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.microsoft import FakeMicrosoft
 from tests.fakes.slack import FakeSlack
@@ -26,6 +26,7 @@ from tests.ms_teams.conftest import (  # noqa: F401  (fixtures, used by name)
 from tests.ms_teams.support import connect_tenant
 from tests.slack.conftest import TEAM, fake_slack  # noqa: F401
 from tests.slack.support import install_token
+from tests.slack.test_events import SIGNING_SECRET
 from tests.support import World, seed_world
 
 # The suite runs the same examples every time (a fuzz test must not turn CI red by chance);
@@ -77,6 +78,15 @@ async def world(
     fake_microsoft.register_app(seeded.teams.client_id, seeded.teams.client_secret.reveal())
     fake_microsoft.consent(seeded.teams.client_id, TENANT_ID)
     fake_microsoft.add_teams(TENANT_ID, 2)
+    await client.app[GATEWAY].channels.add(  # a Slack app with the Events API on
+        provider="slack",
+        client_id="events.app",
+        client_secret=Secret("events-client-secret"),
+        app_id="A0EVENTS",
+        environment_id=seeded.slack.environment_id,
+        signing_secret=Secret(SIGNING_SECRET),
+        actor="test",
+    )
     await install_token(client, seeded, fake_slack.mint_token(TEAM), tenant=CONNECTED)
     await connect_tenant(client, seeded, TENANT_ID, tenant=CONNECTED)
     return seeded

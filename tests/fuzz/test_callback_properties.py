@@ -5,6 +5,7 @@ NUL bytes, huge values, re-encoded and tampered states. Whatever arrives, the an
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from tests.fuzz.strategies import (
 )
 from tests.ms_teams.support import Popup
 from tests.slack.conftest import TEAM
+from tests.slack.test_events import sign
 from tests.state_variants import STATE_VARIANTS
 from tests.support import World, posted_message, tenant_uri
 
@@ -196,12 +198,15 @@ async def test_the_teams_sign_in_hop_never_answers_5xx(
 
 @scaled(40)
 @given(
-    body=st.one_of(json_text, st.binary(max_size=256)),
+    body=st.one_of(json_text.map(str.encode), st.binary(max_size=256)),
     headers=st.fixed_dictionaries(
-        {},
-        optional={
+        {
             "X-Slack-Signature": st.one_of(st.just("v0=" + "0" * 64), any_text),
-            "X-Slack-Request-Timestamp": st.one_of(st.integers().map(str), any_text),
+            "X-Slack-Request-Timestamp": st.one_of(
+                st.just("now"), st.just("now"), st.integers().map(str), any_text
+            ),
+        },
+        optional={
             "Content-Type": st.sampled_from(
                 ["application/json", "application/x-www-form-urlencoded", "text/plain"]
             ),
@@ -209,11 +214,15 @@ async def test_the_teams_sign_in_hop_never_answers_5xx(
     ),
 )
 async def test_the_slack_events_endpoint_never_answers_5xx(
-    client: TestClient, world: World, body: str | bytes, headers: dict[str, str]
+    client: TestClient, world: World, body: bytes, headers: dict[str, str]
 ) -> None:
+    """Unsigned (or wrongly signed) requests, inside the time window or not."""
     safe = {k: v for k, v in headers.items() if v.isprintable() and v.isascii()}
+    if safe.get("X-Slack-Request-Timestamp") == "now":  # inside Slack's five-minute window
+        safe["X-Slack-Request-Timestamp"] = str(int(time.time()))
     response = await client.post("/providers/slack/events", data=body, headers=safe)
-    assert response.status < 500, await response.text()
+    assert response.status < 500, (body[:300], safe, await response.text())
+    event(f"status {response.status}")
 
 
 @scaled(30)
@@ -239,3 +248,40 @@ async def test_a_state_carrying_a_hostile_user_token_is_auth_failed(
         else {"admin_consent": "True", "tenant": TENANT_ID}
     )
     await _assert_callback_page(client, SLACK_CALLBACK if slack else TEAMS_CALLBACK, params)
+
+
+event_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.one_of(st.sampled_from(["event_callback", "url_verification"]), json_values),
+        "api_app_id": st.one_of(st.just("A0EVENTS"), json_values),
+        "team_id": st.one_of(st.just(TEAM), json_values),
+        "enterprise_id": json_values,
+        "challenge": json_values,
+        "event": st.one_of(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["app_uninstalled", "tokens_revoked"])},
+                optional={
+                    "tokens": st.one_of(
+                        st.fixed_dictionaries({"bot": st.lists(json_values, max_size=3)}),
+                        json_values,
+                    )
+                },
+            ),
+            json_values,
+        ),
+    },
+)
+
+
+@scaled(40)
+@given(body=st.one_of(event_payloads.map(json.dumps), json_text).map(str.encode) | st.binary())
+async def test_a_signed_slack_event_never_answers_5xx(
+    client: TestClient, world: World, body: bytes
+) -> None:
+    """Past the signature check: whatever JSON (or not) a verified request carries."""
+    response = await client.post(
+        "/providers/slack/events", data=body, headers=sign(body, int(time.time()))
+    )
+    assert response.status < 500, (body[:300], await response.text())
+    event(f"status {response.status}")

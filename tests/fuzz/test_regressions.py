@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.fuzz.conftest import CONNECTED
 from tests.fuzz.strategies import jws
+from tests.slack.test_events import sign
 from tests.support import World, posted_message, tenant_uri
 
 
@@ -118,3 +120,29 @@ async def test_an_audit_bound_outside_utc_time_is_422(
     )
     assert response.status == 422, await response.text()
     assert (await response.json())["errors"][0]["field"] == name
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
+async def test_a_slack_event_body_that_is_not_utf8_is_401(
+    client: TestClient, world: World, signed: bool
+) -> None:
+    """slack-sdk decoded the body to verify it: UnicodeDecodeError, a 500 for anyone who sent
+    a current timestamp, no secret needed."""
+    body = b'{"type": "url_verification", "challenge": "\xaf"}'
+    headers = sign(body, int(time.time()))
+    if not signed:
+        headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    response = await client.post("/providers/slack/events", data=body, headers=headers)
+    assert response.status == 401, await response.text()
+    assert (await response.json())["code"] == "invalid_signature"
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "1e3", "", "1" * 5000])
+async def test_a_slack_event_timestamp_that_is_not_an_integer_is_401(
+    client: TestClient, world: World, timestamp: str
+) -> None:
+    """slack-sdk calls int() on it: ValueError, a 500 for anyone, no secret needed."""
+    body = b'{"type": "url_verification", "challenge": "c"}'
+    headers = {**sign(body, int(time.time())), "X-Slack-Request-Timestamp": timestamp}
+    response = await client.post("/providers/slack/events", data=body, headers=headers)
+    assert response.status == 401, await response.text()
