@@ -8,7 +8,7 @@ import contextlib
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from multidict import MultiDict
 
@@ -29,7 +29,6 @@ from tests.fuzz.strategies import (
     any_text,
     deep_json,
     json_text,
-    json_values,
     object_reference,
     scaled,
     state_documents,
@@ -208,15 +207,31 @@ def test_our_own_signin_state_is_never_a_state_teamskit_could_have_built(raw: st
         assert TeamsState.parse(raw) is None
 
 
-def test_the_strategies_reach_every_parser_outcome() -> None:
-    """Guard against a strategy that only ever produces rejected input."""
-    assert SlackState.parse(
-        json.dumps(
-            {
-                "access_token_object": {"collection": "$tenants", "object_id": "acme"},
-                "channel_id": "c",
-                "public_key": "pk_x",
-            }
-        )
+def test_the_state_strategy_also_builds_states_that_parse() -> None:
+    """Guard against a strategy that only ever produces rejected input: it must reach states
+    that name a tenant, or the properties above check nothing past the first guard."""
+
+    def names_a_tenant(raw: str) -> bool:
+        state = SlackState.parse(raw)
+        return state is not None and state.tenant is not None
+
+    found = find(
+        state_documents("access_token_object"),
+        names_a_tenant,
+        settings=settings(max_examples=2000, derandomize=True, database=None),
     )
-    assert json_values.example is not None
+    assert names_a_tenant(found)
+
+
+def test_an_honest_state_parses() -> None:
+    raw = json.dumps(
+        {
+            "access_token_object": {"collection": "$tenants", "object_id": "acme"},
+            "channel_id": "c",
+            "public_key": "pk_x",
+        }
+    )
+    state = SlackState.parse(raw)
+    assert state is not None
+    assert state.tenant is not None
+    assert (state.tenant.collection, state.tenant.id) == ("$tenants", "acme")

@@ -113,9 +113,9 @@ def _steer(case: schemathesis.Case, served: ServedGateway) -> None:
     case.query = query
 
 
-def _server_errors(served: ServedGateway, caller: str, statuses: Counter[str]) -> list[str]:
-    """Run each operation's examples (valid and invalid by the schema) and collect what
-    answered a 5xx; schemathesis shrinks each to a minimal reproduction."""
+def _failures(served: ServedGateway, caller: str, statuses: Counter[str]) -> list[str]:
+    """Run each operation's examples (valid and invalid by the schema) and collect, per
+    operation, what failed a check: a 5xx, a body off the document, an unlisted status."""
     found: list[str] = []
     served.reconnect()
     for operation in _operations(served):
@@ -152,15 +152,15 @@ def _reached(statuses: Counter[str]) -> set[str]:
     return {label.rsplit(" ", 1)[0] for label in statuses if label.rsplit(" ", 1)[1][0] == "2"}
 
 
-def test_no_operation_answers_a_server_error_to_a_secret_key(served: ServedGateway) -> None:
+def test_every_operation_keeps_to_the_document_for_a_secret_key(served: ServedGateway) -> None:
     statuses: Counter[str] = Counter()
-    assert _server_errors(served, "secret", statuses) == []
+    assert _failures(served, "secret", statuses) == []
     assert len(_reached(statuses)) >= 12, sorted(statuses.items())
 
 
-def test_no_operation_answers_a_server_error_to_a_public_key_and_user_token(
+def test_every_operation_keeps_to_the_document_for_a_public_key_and_user_token(
     served: ServedGateway,
 ) -> None:
     statuses: Counter[str] = Counter()
-    assert _server_errors(served, "public", statuses) == []
+    assert _failures(served, "public", statuses) == []
     assert len(_reached(statuses)) >= 8, sorted(statuses.items())
