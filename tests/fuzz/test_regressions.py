@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.fuzz.conftest import CONNECTED
 from tests.fuzz.strategies import jws
+from tests.slack.conftest import TEAM
 from tests.slack.test_events import sign
 from tests.support import World, posted_message, tenant_uri
 
@@ -146,3 +147,31 @@ async def test_a_slack_event_timestamp_that_is_not_an_integer_is_401(
     headers = {**sign(body, int(time.time())), "X-Slack-Request-Timestamp": timestamp}
     response = await client.post("/providers/slack/events", data=body, headers=headers)
     assert response.status == 401, await response.text()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "event_callback", "event": {"type": "app_uninstalled"}, "api_app_id": []},
+        {"type": "event_callback", "event": {"type": "app_uninstalled"}, "api_app_id": {}},
+        {"type": "event_callback", "event": {"type": "tokens_revoked", "tokens": {"bot": 5}}},
+        {"type": "event_callback", "event": {"type": "tokens_revoked", "tokens": {"bot": 1.5}}},
+    ],
+    ids=["app-id-list", "app-id-object", "bot-number", "bot-float"],
+)
+async def test_a_signed_slack_event_with_wrong_typed_fields_changes_nothing(
+    client: TestClient, world: World, payload: dict[str, object]
+) -> None:
+    """A list as api_app_id was unhashable in a set test, a number as tokens.bot was
+    iterated: TypeErrors, so 500s, to whoever holds the signing secret (Slack retries those)."""
+    body = json.dumps({**payload, "team_id": TEAM}).encode()
+    response = await client.post(
+        "/providers/slack/events", data=body, headers=sign(body, int(time.time()))
+    )
+    assert response.status == 200, await response.text()
+    assert await response.json() == {"ok": True}
+    data = await client.get(
+        f"/v1/objects/$tenants/{CONNECTED}/channel_data/{world.slack.id}",
+        headers=world.secret_headers(),
+    )
+    assert "token" in (await data.json())["data"]
