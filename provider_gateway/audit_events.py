@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
+from provider_gateway import inputs
 from provider_gateway.errors import Forbidden, InvalidParams
 from provider_gateway.storage.audit import AuditEvent, AuditQuery
 from provider_gateway.web.appkeys import GATEWAY, PRINCIPAL
@@ -76,7 +77,8 @@ def decode_cursor(cursor: str | None) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return int(text.removeprefix("audit:")) if text.startswith("audit:") else _bad_cursor()
+        event_id = inputs.bounded_integer(text.removeprefix("audit:"), inputs.MAX_ROW_ID)
+        return event_id if text.startswith("audit:") and event_id is not None else _bad_cursor()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return _bad_cursor()
 
@@ -91,15 +93,18 @@ def _timestamp(params: MultiMapping[str], name: str) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # UTC always: SQLite keeps naive UTC timestamps and would ignore another offset.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
         raise InvalidParams.field(name, "must be an ISO 8601 timestamp") from None
-    # UTC always: SQLite keeps naive UTC timestamps and would ignore another offset.
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment in UTC
+        raise InvalidParams.field(name, "is out of range") from None
 
 
 def _page_size(value: str | None) -> int:
     if not value:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
+    size = inputs.bounded_integer(value, MAX_PAGE_SIZE)
+    if not size:
         raise InvalidParams.field("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
-    return int(value)
+    return size

@@ -89,7 +89,10 @@ def parse_grants(claim: object) -> dict[EntityPath, frozenset[str]]:
     for uri, entitlements in claim.items():
         if not isinstance(uri, str) or not isinstance(entitlements, dict):
             raise InvalidUserToken("The user token's grants must map entity URIs to objects")
-        path = entity_path(uri)
+        try:
+            path = entity_path(uri)
+        except ValueError:  # urlsplit refuses e.g. "http://[": a bad grant, not a 500
+            raise InvalidUserToken(f"The user token's grant {uri[:64]!r} is not a URI") from None
         grants[path] = grants.get(path, frozenset()) | frozenset(str(g) for g in entitlements)
     return grants
 
@@ -139,6 +142,10 @@ class Authenticator:
                 break
             except JoseError:
                 continue
+            except (TypeError, ValueError):
+                # joserfc walks `crit` before checking its type: `"crit": null` or `[{}]` in
+                # an unsigned header raised TypeError, a 500 for anyone holding a pk_.
+                break
         if decoded is None:
             raise InvalidUserToken(
                 "The user token is malformed or not signed with this environment's signing key"

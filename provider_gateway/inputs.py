@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 
 MAX_ID_LENGTH = 255  # the width of every id column
 MAX_JSON_DEPTH = 32  # Knock's shapes nest a few levels; nothing legitimate comes near this
+MAX_ROW_ID = 2**31 - 1  # the largest id of an Integer column (PostgreSQL's int4)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -33,6 +34,17 @@ def identifier_problem(value: str, *, max_length: int = MAX_ID_LENGTH) -> str | 
 
 def is_identifier(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and identifier_problem(value) is None
+
+
+def bounded_integer(value: str, high: int) -> int | None:
+    """`value` as an integer from 0 to `high` when it is written in ASCII digits, else None.
+
+    `str.isdigit()` alone let "²" through to `int()` (a ValueError, so a 500), and a number past
+    an int4 column reached PostgreSQL (a DataError, so a 500)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(high)):
+        return None
+    number = int(value)
+    return number if number <= high else None
 
 
 def loads(raw: str | bytes) -> Any:

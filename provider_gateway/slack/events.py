@@ -45,14 +45,16 @@ class SlackEvents:
         event = payload.get("event") if isinstance(payload.get("event"), dict) else {}
         if payload.get("type") != "event_callback" or not event:
             return {"ok": True}
-        if channel.app_id and payload.get("api_app_id") not in {None, channel.app_id}:
+        app_id = payload.get("api_app_id")
+        if channel.app_id and app_id is not None and app_id != channel.app_id:
             return {"ok": True}  # verified, but about another app: nothing of ours to change
         kind = event.get("type")
         if kind == "app_uninstalled":
             removed = await self._forget(channel, payload, bots=None, reason=kind)
         elif kind == "tokens_revoked":
             tokens = event.get("tokens") if isinstance(event.get("tokens"), dict) else {}
-            bots = {str(bot) for bot in (tokens or {}).get("bot") or []}
+            named = (tokens or {}).get("bot")
+            bots = {str(bot) for bot in named} if isinstance(named, list) else set()
             removed = await self._forget(channel, payload, bots=bots, reason=kind) if bots else 0
         else:
             return {"ok": True}
@@ -64,6 +66,13 @@ class SlackEvents:
         signature = headers.get("X-Slack-Signature", "")
         if not timestamp or not signature:
             raise InvalidSignature()
+        try:
+            int(timestamp)
+            body.decode("utf-8")
+        except ValueError:  # UnicodeDecodeError included
+            # slack-sdk calls int() on the timestamp and decodes the body to check the
+            # signature: a 500, unsigned, for anyone. Slack sends an integer and UTF-8 JSON.
+            raise InvalidSignature() from None
         from slack_sdk.signature import SignatureVerifier  # loaded on first use: see serving
 
         for channel in await self._gateway.channels.with_signing_secrets():

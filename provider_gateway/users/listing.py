@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from provider_gateway import inputs
 from provider_gateway.errors import InvalidParams
 from provider_gateway.storage.users import UserPage
 from provider_gateway.users.models import user_json
@@ -36,11 +37,13 @@ class ListQuery:
         order = params.get("order") or "asc"
         if order not in {"asc", "desc"}:
             raise InvalidParams.field("order", "must be asc or desc")
-        size = params.get("page_size") or str(DEFAULT_PAGE_SIZE)
-        if not size.isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+        size = inputs.bounded_integer(
+            params.get("page_size") or str(DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE
+        )
+        if not size:
             raise InvalidParams.field("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
         return cls(
-            page_size=int(size),
+            page_size=size,
             descending=order == "desc",
             after=decode_cursor("after", params.get("after")),
             before=decode_cursor("before", params.get("before")),
@@ -56,9 +59,9 @@ def decode_cursor(field: str, cursor: str | None) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        digits = text.removeprefix(_CURSOR_PREFIX)
-        if text.startswith(_CURSOR_PREFIX) and digits.isdigit() and len(digits) < 19:
-            return int(digits)
+        position = inputs.bounded_integer(text.removeprefix(_CURSOR_PREFIX), inputs.MAX_ROW_ID)
+        if text.startswith(_CURSOR_PREFIX) and position is not None:
+            return position
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise InvalidParams.field(field, "is not a cursor this API returned")
