@@ -50,6 +50,7 @@ from provider_gateway.web.appkeys import (
 )
 from provider_gateway.web.cors import cors_middleware
 from provider_gateway.web.idempotency import idempotency_middleware
+from provider_gateway.web.logs import quiet_malformed_requests
 from provider_gateway.web.metrics import Metrics
 from provider_gateway.web.middlewares import (
     auth_middleware,
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> web.Application:
+    quiet_malformed_requests()
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import ALLOWED_ORIGIN
@@ -127,3 +130,25 @@ async def test_the_openapi_document_is_this_gateways(
     assert "x-struct" not in text
     assert "x-validate" not in text
     assert "Elixir." not in text
+
+
+async def test_a_request_the_http_parser_refuses_is_one_info_line_not_an_error(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can send an 8 KiB header; it must not write a traceback to the error log."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n")
+    await writer.drain()
+    with caplog.at_level(logging.DEBUG):
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        for _ in range(50):  # aiohttp logs as it answers; let it finish
+            if any(r.name == "aiohttp.server" for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    writer.close()
+    assert status_line.split()[1] == b"400"
+    server_records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [(r.levelname, r.getMessage()) for r in server_records] == [
+        ("INFO", "refused a malformed HTTP request (LineTooLong)")
+    ]
+    assert not [r for r in server_records if r.exc_info or r.exc_text]

@@ -70,6 +70,30 @@ class ScrubFilter(logging.Filter):
         return True
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs every request its parser refuses (an over-long line or header, bad syntax)
+    at ERROR with a traceback, so anyone could fill the error log. Such a record becomes one
+    INFO line naming the refusal; aiohttp has already answered 400."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        refused = record.exc_info[1] if record.exc_info else None
+        if not isinstance(refused, HttpProcessingError):
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.msg, record.args = "refused a malformed HTTP request (%s)", (type(refused).__name__,)
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+
+
+def quiet_malformed_requests() -> None:
+    """Install MalformedRequestFilter on aiohttp's server logger, once per process."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server_log.filters):
+        server_log.addFilter(MalformedRequestFilter())
+
+
 def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
