@@ -16,6 +16,7 @@ stored expiry (near_pages.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import secrets
@@ -33,7 +34,7 @@ Loader = Callable[[], Awaitable[dict[str, Any]]]
 T = TypeVar("T")
 _FILL_LOCK_SECONDS = 10.0
 _MAX_WAIT_SECONDS = 5.0
-_KEYS_REMEMBERED = 4096  # computed keys kept, by what names them (hashing is a hit's cost)
+_KEYS_REMEMBERED = 4096  # computed keys kept, by what names them
 _PAGE_FORMAT = "2"  # stored pages start with their expiry (near_pages.py)
 # A day, and always longer than the entries cached under a generation live.
 GENERATION_TTL_SECONDS = 24 * 3600
@@ -65,26 +66,15 @@ class ListingCache:
         self.generations = LocalGenerations(state)
         # With Redis, hot pages are copied in-process; without, the store is in-process.
         self._near = NearPages() if state.configured else None
-        self._page_keys = PageKeys()
-        self._generation_keys: dict[tuple[str, str, Recipient], str] = {}
-
-    def _generation_key(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
-        names = (environment_id, channel_id, tenant)
-        key = self._generation_keys.get(names)
-        if key is None:
-            if len(self._generation_keys) >= _KEYS_REMEMBERED:
-                self._generation_keys.clear()
-            key = self._generation_keys[names] = _generation_key(*names)
-        return key
 
     async def invalidate(self, environment_id: str, channel_id: str, tenant: Recipient) -> None:
-        key = self._generation_key(environment_id, channel_id, tenant)
+        key = _generation_key(environment_id, channel_id, tenant)
         await self._state.set_announced(key, _fresh_generation(), self._generation_ttl)
         self.generations.forget(key)
 
     async def generation(self, environment_id: str, channel_id: str, tenant: Recipient) -> str:
         """Changes whenever the tenant's channel data is written, on any replica."""
-        key = self._generation_key(environment_id, channel_id, tenant)
+        key = _generation_key(environment_id, channel_id, tenant)
         known = self.generations.lookup(key)
         if known is not None:
             return known
@@ -115,9 +105,7 @@ class ListingCache:
         """The listing as JSON bytes: cached pages are served exactly as stored."""
         if self._ttl <= 0:
             return _encode(await load())
-        key = self._page_keys.key(
-            environment_id, channel_id, tenant, generation, kind, credential, query
-        )
+        key = page_key(environment_id, channel_id, tenant, generation, kind, credential, query)
         near = self._near.get(key) if self._near is not None else None
         if near is not None:
             self.stats.hits += 1
@@ -173,47 +161,56 @@ class ListingCache:
         return body
 
 
-class PageKeys:
+def page_key(
+    environment_id: str,
+    channel_id: str,
+    tenant: Recipient,
+    generation: str,
+    kind: str,
+    credential: str,
+    query: Mapping[str, Any],
+) -> str:
     """A page's key from what names it; the last ones computed are remembered (hashing the
     credential and serialising the query were a third of a cached hit)."""
+    names = (environment_id, channel_id, tenant, generation, kind, credential)
+    try:
+        return _remembered_page_key(*names, tuple(query.items()))
+    except TypeError:  # a query value that cannot be hashed: compute it each time
+        return _page_key(*names, query)
 
-    def __init__(self, capacity: int = _KEYS_REMEMBERED) -> None:
-        self._keys: dict[tuple[Any, ...], str] = {}
-        self._capacity = capacity
 
-    def key(
-        self,
-        environment_id: str,
-        channel_id: str,
-        tenant: Recipient,
-        generation: str,
-        kind: str,
-        credential: str,
-        query: Mapping[str, Any],
-    ) -> str:
-        names = (environment_id, channel_id, tenant, generation, kind, credential)
-        remembered: tuple[Any, ...] | None = (*names, *query.items())
-        try:
-            known = self._keys.get(remembered)  # type: ignore[arg-type]
-        except TypeError:  # a query value that cannot be hashed: compute it each time
-            remembered = known = None
-        if known is not None:
-            return known
-        key = "listing:" + _digest(
-            _PAGE_FORMAT,
-            environment_id,
-            channel_id,
-            tenant.describe(),
-            generation,
-            kind,
-            hashlib.sha256(credential.encode()).hexdigest(),
-            json.dumps(query, sort_keys=True),
-        )
-        if remembered is not None:
-            if len(self._keys) >= self._capacity:
-                self._keys.clear()
-            self._keys[remembered] = key
-        return key
+def _page_key(
+    environment_id: str,
+    channel_id: str,
+    tenant: Recipient,
+    generation: str,
+    kind: str,
+    credential: str,
+    query: Mapping[str, Any],
+) -> str:
+    return "listing:" + _digest(
+        _PAGE_FORMAT,
+        environment_id,
+        channel_id,
+        tenant.describe(),
+        generation,
+        kind,
+        hashlib.sha256(credential.encode()).hexdigest(),
+        json.dumps(query, sort_keys=True),
+    )
+
+
+@functools.lru_cache(maxsize=_KEYS_REMEMBERED)
+def _remembered_page_key(
+    environment_id: str,
+    channel_id: str,
+    tenant: Recipient,
+    generation: str,
+    kind: str,
+    credential: str,
+    query: tuple[tuple[str, Any], ...],
+) -> str:
+    return _page_key(environment_id, channel_id, tenant, generation, kind, credential, dict(query))
 
 
 def _encode(value: dict[str, Any]) -> bytes:
@@ -242,6 +239,7 @@ def _fresh_generation() -> bytes:
     return secrets.token_hex(12).encode()
 
 
+@functools.lru_cache(maxsize=_KEYS_REMEMBERED)  # hashing is a hit's cost
 def _generation_key(environment_id: str, channel_id: str, tenant: Recipient) -> str:
     return "generation:" + _digest(environment_id, channel_id, tenant.describe())
 

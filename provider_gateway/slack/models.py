@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +29,9 @@ class ChannelQuery:
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> ChannelQuery:
         remembered = tuple(options.items())
-        known = _QUERIES.get(remembered)
-        if known is None:
-            known = cls._parsed(options)
-            if len(_QUERIES) >= _MAX_QUERIES:
-                _QUERIES.clear()
-            if sum(len(name) + len(value) for name, value in remembered) <= 1024:
-                _QUERIES[remembered] = known
-        return known
+        if sum(len(name) + len(value) for name, value in remembered) <= _MAX_REMEMBERED_TEXT:
+            return _remembered_query(remembered)
+        return cls._parsed(options)
 
     @classmethod
     def _parsed(cls, options: Mapping[str, str]) -> ChannelQuery:
@@ -57,9 +53,13 @@ class ChannelQuery:
 
 
 # Valid option sets by their text, most requests repeating one (parsing was a twentieth of a
-# cached hit). Errors are never kept. At most about 4 MB.
-_QUERIES: dict[tuple[tuple[str, str], ...], ChannelQuery] = {}
-_MAX_QUERIES = 4096
+# cached hit). Errors are never kept (lru_cache keeps no exception). At most about 4 MB.
+_MAX_QUERIES, _MAX_REMEMBERED_TEXT = 4096, 1024
+
+
+@functools.lru_cache(maxsize=_MAX_QUERIES)
+def _remembered_query(options: tuple[tuple[str, str], ...]) -> ChannelQuery:
+    return ChannelQuery._parsed(dict(options))
 
 
 def channels_response(reply: Mapping[str, Any], *, default_team_id: str | None) -> dict[str, Any]:

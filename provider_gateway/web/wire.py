@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from multidict import MultiMapping
@@ -11,9 +12,9 @@ from provider_gateway import inputs
 from provider_gateway.errors import InvalidParams
 from provider_gateway.models import Recipient
 
-# JSON-string references already parsed and valid, by their text: a busy tenant sends the
-# same one on every request, and parsing and checking it was a tenth of a cached hit.
-_REFERENCES: dict[str, Recipient] = {}
+# JSON-string references already parsed and valid are remembered by their text (errors never
+# are): a busy tenant sends the same one on every request, and parsing and checking it was a
+# tenth of a cached hit.
 _MAX_REFERENCES, _MAX_REMEMBERED_TEXT = 4096, 600  # at most about 2.5 MB
 
 
@@ -21,20 +22,19 @@ def object_reference(query: MultiMapping[str], name: str) -> Recipient:
     """`name={"collection":…,"object_id":…}` (Python/Node SDKs) or `name[collection]=…` (JS)."""
     raw = query.get(name)
     if raw is not None:
-        known = _REFERENCES.get(raw)
-        if known is not None:
-            return known
-        recipient = _parsed_reference(raw, name)
         if len(raw) <= _MAX_REMEMBERED_TEXT:
-            if len(_REFERENCES) >= _MAX_REFERENCES:
-                _REFERENCES.clear()
-            _REFERENCES[raw] = recipient
-        return recipient
+            return _remembered_reference(raw, name)
+        return _parsed_reference(raw, name)
     collection = query.get(f"{name}[collection]")
     object_id = query.get(f"{name}[object_id]")
     return Recipient.object(
         _identifier(name, "collection", collection), _identifier(name, "object_id", object_id)
     )
+
+
+@functools.lru_cache(maxsize=_MAX_REFERENCES)
+def _remembered_reference(raw: str, name: str) -> Recipient:
+    return _parsed_reference(raw, name)
 
 
 def _parsed_reference(raw: str, name: str) -> Recipient:
