@@ -4,7 +4,6 @@ a Sentinel failover under load, key revocation, and what start-up and `doctor` r
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +21,12 @@ from provider_gateway.shared.state import SharedState
 from provider_gateway.web.appkeys import GATEWAY, LISTINGS
 from tests.fakes.slack import FakeSlack
 from tests.shared.redis_servers import MASTER_NAME, Cluster, SentinelSet, TlsRedis, cli
-from tests.slack.support import install_token
+from tests.slack.support import install_token, list_channels
 from tests.support import World, object_uri, seed_world, serve
 
 pytestmark = pytest.mark.redis_servers
 
 TEAM = "T0001"
-TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
 Replicas = list[TestClient]
 
 
@@ -45,18 +43,6 @@ async def fake_slack(aiohttp_server: Callable[..., Any]) -> FakeSlack:
     fake.api_url = str(server.make_url("/api/"))
     fake.add_workspace(TEAM, 30)
     return fake
-
-
-def _channels(client: TestClient, world: World, **options: str) -> Any:
-    params = {
-        "access_token_object": TENANT,
-        **{f"query_options[{k}]": v for k, v in options.items()},
-    }
-    return client.get(
-        f"/v1/providers/slack/{world.slack.id}/channels",
-        params=params,
-        headers=world.secret_headers(),
-    )
 
 
 async def _status(response: Any) -> int:
@@ -84,8 +70,8 @@ async def _one_upstream_call_for_both(replicas: Replicas, world: World, fake: Fa
     """A page listed by one replica is served to the other from Redis."""
     before = len(fake.calls_to("conversations.list"))
     limit = str(5 + before)  # a page no earlier request has cached
-    assert await _status(_channels(replicas[0], world, limit=limit)) == 200
-    assert await _status(_channels(replicas[1], world, limit=limit)) == 200
+    assert await _status(list_channels(replicas[0], world, limit=limit)) == 200
+    assert await _status(list_channels(replicas[1], world, limit=limit)) == 200
     assert len(fake.calls_to("conversations.list")) == before + 1
 
 
@@ -126,7 +112,7 @@ async def test_tls_redis_without_the_ca_fails_closed_and_the_gateway_keeps_servi
     replicas, world = await _replicas_with_a_tenant(aiohttp_client, settings, fake_slack, 1)
     assert await _redis_check(replicas[0]) == "degraded"
     assert (await replicas[0].get("/readyz")).status == 200
-    assert [await _status(_channels(replicas[0], world)) for _ in range(3)] == [200] * 3
+    assert [await _status(list_channels(replicas[0], world)) for _ in range(3)] == [200] * 3
     check = await doctor_redis(settings)
     assert check.status == "fail"
     assert "does not answer (ConnectionError)" in check.detail
@@ -168,7 +154,7 @@ async def test_the_gateway_follows_a_sentinel_failover_under_load(
         """Cached listings and channel data writes and reads, on both replicas."""
         while not stop.is_set():
             requests = [
-                *(_channels(replica, world) for replica in replicas),
+                *(list_channels(replica, world) for replica in replicas),
                 replicas[0].put(user, json=body, headers=world.secret_headers()),
                 replicas[1].get(user, headers=world.secret_headers()),
             ]
@@ -262,7 +248,7 @@ async def test_cluster_replicas_share_cache_entries_and_refuse_a_revoked_key(
     replicas, world = await _replicas_with_a_tenant(aiohttp_client, settings, fake_slack)
     assert [await _redis_check(replica) for replica in replicas] == ["ok", "ok"]
     burst = await asyncio.gather(
-        *(_status(_channels(replicas[i % 2], world, limit="150")) for i in range(40))
+        *(_status(list_channels(replicas[i % 2], world, limit="150")) for i in range(40))
     )
     assert burst == [200] * 40
     assert len(fake_slack.calls_to("conversations.list")) == 1  # one call for both replicas

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import socket
 import subprocess
@@ -20,22 +19,8 @@ from provider_gateway.web.appkeys import GATEWAY, LISTINGS
 from tests.fakes.slack import FakeSlack
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.slack.conftest import TEAM
-from tests.slack.support import install_token
+from tests.slack.support import TENANT, install_token, list_channels
 from tests.support import World, free_port, seed_world, serve
-
-TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
-
-
-def _channels(client: TestClient, world: World, **options: str) -> Any:
-    params = {
-        "access_token_object": TENANT,
-        **{f"query_options[{k}]": v for k, v in options.items()},
-    }
-    return client.get(
-        f"/v1/providers/slack/{world.slack.id}/channels",
-        params=params,
-        headers=world.secret_headers(),
-    )
 
 
 @pytest.fixture
@@ -68,12 +53,12 @@ async def test_two_replicas_make_one_upstream_call_per_page(
     await install_token(replicas[0], world, fake_slack.mint_token(TEAM))
 
     first = await asyncio.gather(
-        *(_channels(replicas[i % 2], world, limit="200") for i in range(100))
+        *(list_channels(replicas[i % 2], world, limit="200") for i in range(100))
     )
     assert [response.status for response in first] == [200] * 100
     cursor = (await first[0].json())["next_cursor"]
     second = await asyncio.gather(
-        *(_channels(replicas[i % 2], world, limit="200", cursor=cursor) for i in range(100))
+        *(list_channels(replicas[i % 2], world, limit="200", cursor=cursor) for i in range(100))
     )
     assert [response.status for response in second] == [200] * 100
     calls = fake_slack.calls_to("conversations.list")
@@ -86,8 +71,8 @@ async def test_credential_changes_invalidate_at_once(
 ) -> None:
     token = fake_slack.mint_token(TEAM)
     await install_token(client, world, token)
-    assert (await _channels(client, world)).status == 200
-    assert (await _channels(client, world)).status == 200
+    assert (await list_channels(client, world)).status == 200
+    assert (await list_channels(client, world)).status == 200
     assert len(fake_slack.calls_to("conversations.list")) == 1  # second one was cached
 
     revoked = await client.put(
@@ -96,7 +81,7 @@ async def test_credential_changes_invalidate_at_once(
         headers=world.secret_headers(),
     )
     assert revoked.status == 200
-    assert (await _channels(client, world)).status == 403  # never a cached listing after revoke
+    assert (await list_channels(client, world)).status == 403  # never a cached listing after revoke
 
     await install_token(client, world, fake_slack.mint_token(TEAM))
     checked = await client.get(
@@ -105,7 +90,7 @@ async def test_credential_changes_invalidate_at_once(
         headers=world.secret_headers(),
     )
     assert await checked.json() == {"connection": {"ok": True}}  # auth_check is never cached
-    assert (await _channels(client, world)).status == 200
+    assert (await list_channels(client, world)).status == 200
     assert len(fake_slack.calls_to("conversations.list")) == 2
 
 
@@ -128,7 +113,7 @@ async def test_a_write_on_one_replica_stops_the_others_cached_listing(
     fake_slack.add_workspace(TEAM, 20)
     await install_token(writer, world, fake_slack.mint_token(TEAM))
     for _ in range(3):
-        assert (await _channels(reader, world)).status == 200
+        assert (await list_channels(reader, world)).status == 200
     assert len(fake_slack.calls_to("conversations.list")) == 1
 
     revoked = await writer.put(
@@ -137,13 +122,13 @@ async def test_a_write_on_one_replica_stops_the_others_cached_listing(
         headers=world.secret_headers(),
     )
     assert revoked.status == 200
-    statuses = [(await _channels(reader, world)).status]
+    statuses = [(await list_channels(reader, world)).status]
     while statuses[-1] != 403:
         assert len(statuses) < 500, statuses  # about 5 s
         await asyncio.sleep(0.01)
-        statuses.append((await _channels(reader, world)).status)
+        statuses.append((await list_channels(reader, world)).status)
     for _ in range(5):
-        statuses.append((await _channels(reader, world)).status)
+        statuses.append((await list_channels(reader, world)).status)
     assert statuses[statuses.index(403) :] == [403] * (len(statuses) - statuses.index(403))
     assert len(fake_slack.calls_to("conversations.list")) == 1
 
@@ -208,7 +193,7 @@ async def test_redis_dying_mid_load_fails_nothing_and_caching_resumes(
 
     async def load(rounds: int) -> None:
         for _ in range(rounds):
-            responses = await asyncio.gather(*(_channels(client, world) for _ in range(10)))
+            responses = await asyncio.gather(*(list_channels(client, world) for _ in range(10)))
             statuses.extend(response.status for response in responses)
 
     await load(3)

@@ -19,10 +19,8 @@ from provider_gateway.web.appkeys import GATEWAY
 from tests.fakes.slack import Failure, FakeSlack
 from tests.shared.conftest import REDIS_URL, drop_prefix
 from tests.slack.conftest import TEAM
-from tests.slack.support import install_token
+from tests.slack.support import TENANT, install_token, list_channels
 from tests.support import World, seed_world, serve
-
-TENANT = json.dumps({"collection": "$tenants", "object_id": "acme"})
 
 
 @pytest.fixture
@@ -36,18 +34,6 @@ async def redis_prefix() -> AsyncIterator[str]:
     prefix = f"pgw-test-{uuid.uuid4().hex[:10]}"
     yield prefix
     await drop_prefix(prefix)
-
-
-def _channels(client: TestClient, world: World, tenant: str = TENANT, **options: str) -> Any:
-    params = {
-        "access_token_object": tenant,
-        **{f"query_options[{k}]": v for k, v in options.items()},
-    }
-    return client.get(
-        f"/v1/providers/slack/{world.slack.id}/channels",
-        params=params,
-        headers=world.secret_headers(),
-    )
 
 
 async def _assert_paced_refusal(response: ClientResponse) -> int:
@@ -68,7 +54,7 @@ async def test_concurrent_uncached_listings_keep_within_slacks_tier_2_rule(
     await install_token(client, world, fake_slack.mint_token(TEAM), team_id=TEAM)
     # Thirty different pages at once: none is cached, each needs its own conversations.list.
     responses = await asyncio.gather(
-        *(_channels(client, world, limit=str(n)) for n in range(1, 31))
+        *(list_channels(client, world, limit=str(n)) for n in range(1, 31))
     )
     statuses = [response.status for response in responses]
     assert set(statuses) <= {200, 429}, statuses
@@ -94,7 +80,7 @@ async def test_without_pacing_the_same_burst_breaks_slacks_rule(
     fake_slack.tier2_per_minute = 20
     await install_token(client, world, fake_slack.mint_token(TEAM), team_id=TEAM)
     responses = await asyncio.gather(
-        *(_channels(client, world, limit=str(n)) for n in range(1, 31))
+        *(list_channels(client, world, limit=str(n)) for n in range(1, 31))
     )
     assert fake_slack.throttled
     assert {response.status for response in responses} <= {200, 429}
@@ -116,7 +102,7 @@ async def test_two_replicas_share_one_workspace_budget(
     world = await seed_world(replicas[0].app[GATEWAY])
     await install_token(replicas[0], world, fake_slack.mint_token(TEAM), team_id=TEAM)
     responses = await asyncio.gather(
-        *(_channels(replicas[n % 2], world, limit=str(n)) for n in range(1, 21))
+        *(list_channels(replicas[n % 2], world, limit=str(n)) for n in range(1, 21))
     )
     assert sorted({response.status for response in responses}) == [200, 429]
     # Tier 2's burst is 4 calls per workspace, for both replicas together (alone, each would
@@ -129,9 +115,9 @@ async def test_slacks_429_holds_the_workspace_for_its_retry_after(
 ) -> None:
     await install_token(client, world, fake_slack.mint_token(TEAM), team_id=TEAM)
     fake_slack.fail_next("conversations.list", Failure(status=429, retry_after=30))
-    assert await _assert_paced_refusal(await _channels(client, world, limit="10")) == 30
+    assert await _assert_paced_refusal(await list_channels(client, world, limit="10")) == 30
     # Another page during the Retry-After: answered at once, and Slack is not called again.
-    held = await _assert_paced_refusal(await _channels(client, world, limit="20"))
+    held = await _assert_paced_refusal(await list_channels(client, world, limit="20"))
     assert 28 <= held <= 30
     assert len(fake_slack.calls_to("conversations.list")) == 1
 
@@ -143,7 +129,7 @@ async def test_a_short_retry_after_is_waited_out_once_within_the_deadline(
     fake_slack.fail_next(
         "conversations.list", Failure(status=429, retry_after=1), Failure(status=429, retry_after=1)
     )
-    response = await _channels(client, world)
+    response = await list_channels(client, world)
     # One retry, never a storm: the second 429 goes to the caller.
     await _assert_paced_refusal(response)
     assert len(fake_slack.calls_to("conversations.list")) == 2
@@ -153,12 +139,12 @@ async def test_cached_answers_spend_no_budget_and_wait_for_nothing(
     client: TestClient, world: World, fake_slack: FakeSlack
 ) -> None:
     await install_token(client, world, fake_slack.mint_token(TEAM), team_id=TEAM)
-    assert (await _channels(client, world, limit="10")).status == 200
+    assert (await list_channels(client, world, limit="10")).status == 200
     fake_slack.fail_next("conversations.list", Failure(status=429, retry_after=30))
-    await _assert_paced_refusal(await _channels(client, world, limit="20"))
+    await _assert_paced_refusal(await list_channels(client, world, limit="20"))
     # The workspace's budget is held for 30 s, yet the cached page is served as before.
     for _ in range(5):
-        assert (await _channels(client, world, limit="10")).status == 200
+        assert (await list_channels(client, world, limit="10")).status == 200
     assert len(fake_slack.calls_to("conversations.list")) == 2
 
 
@@ -171,9 +157,9 @@ async def test_other_workspaces_are_not_slowed(
         client, world, fake_slack.mint_token("T0002"), tenant="globex", team_id="T0002"
     )
     fake_slack.fail_next("conversations.list", Failure(status=429, retry_after=30))
-    await _assert_paced_refusal(await _channels(client, world))
+    await _assert_paced_refusal(await list_channels(client, world))
     globex = json.dumps({"collection": "$tenants", "object_id": "globex"})
-    response = await _channels(client, world, tenant=globex)
+    response = await list_channels(client, world, tenant=globex)
     assert response.status == 200
     assert len((await response.json())["slack_channels"]) == 5
 
@@ -184,7 +170,7 @@ async def test_auth_check_is_paced_per_method(
     """Slack counts each method apart: a held conversations.list leaves auth.test alone."""
     await install_token(client, world, fake_slack.mint_token(TEAM), team_id=TEAM)
     fake_slack.fail_next("conversations.list", Failure(status=429, retry_after=30))
-    await _assert_paced_refusal(await _channels(client, world))
+    await _assert_paced_refusal(await list_channels(client, world))
     response = await client.get(
         f"/v1/providers/slack/{world.slack.id}/auth_check",
         params={"access_token_object": TENANT},
